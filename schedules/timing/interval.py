@@ -1,0 +1,34 @@
+"""Interval and one-shot ticks: plain arithmetic on aware instants, no wall time involved."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .instants import UTC
+from .spec import IntervalSpec, Nominal, OnceSpec
+
+
+def next_interval_tick(spec: IntervalSpec, after: datetime,
+                       last_finished_at: datetime | None) -> Nominal | None:
+    """The first tick after ``after``.
+
+    Fixed rate: ``anchor + k * every`` for k >= 0. After completion, once a run
+    has finished: ``last_finished_at + k * every`` for the smallest k >= 1 that
+    lies after ``after`` (k > 1 only when the next tick is already overdue, e.g.
+    after downtime, so the cadence resumes instead of firing in the past).
+    """
+    if spec.after_completion and last_finished_at is not None:
+        base, first = last_finished_at, 1
+    else:
+        base, first = spec.anchor, 0
+    k = max(first, (after - base) // spec.every + 1)
+    try:
+        at = base + k * spec.every
+    except OverflowError:
+        return None
+    return Nominal(at.astimezone(UTC), at.astimezone(spec.anchor.tzinfo))
+
+
+def next_once_tick(spec: OnceSpec, after: datetime) -> Nominal | None:
+    if spec.run_at <= after:
+        return None
+    return Nominal(spec.run_at.astimezone(UTC), spec.run_at)

@@ -1,0 +1,17 @@
+"""Agent adapters, one module each, looked up by the agent's ``adapter`` kind."""
+from __future__ import annotations
+
+from .base import Adapter, AdapterError, AgentRequest
+from .echo import EchoAdapter
+
+_ADAPTERS: dict[str, type[Adapter]] = {EchoAdapter.kind: EchoAdapter}
+
+
+def adapter_for(kind: str) -> Adapter:
+    try:
+        return _ADAPTERS[kind]()
+    except KeyError:
+        raise AdapterError(f"no adapter for kind {kind!r}", transient=False, category="config") from None
+
+
+__all__ = ["Adapter", "AdapterError", "AgentRequest", "adapter_for"]

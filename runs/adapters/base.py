@@ -1,0 +1,90 @@
+"""The adapter contract: deliver one run to an agent, say whether a retry can help.
+
+Adapters never touch run state; the execute service records what they return
+or raise.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    run_id: int
+    agent: str
+    config: dict[str, Any]
+    input: str
+    session_id: str
+    tick_at: datetime
+    trigger: str
+    idempotency_key: str
+    attempt: int
+    timeout_seconds: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AdapterError(Exception):
+    """A delivery that failed. ``transient`` says whether a retry can help."""
+
+    def __init__(self, message: str, *, transient: bool, category: str = "agent_error") -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.category = category
+
+
+class Adapter:
+    kind: str = ""
+    # True when the agent deduplicates by idempotency key, so an attempt whose
+    # outcome was lost may be retried with the same key.
+    idempotent: bool = False
+
+    def call(self, request: AgentRequest) -> Any:
+        """Return a JSON-serialisable output, or raise AdapterError."""
+        raise NotImplementedError
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        """Raise a ``config`` AdapterError naming the missing or bad key.
+
+        Called at the start of every ``call`` (a config may reach the worker
+        without passing the admin) and by the admin at save time.
+        """
+
+
+def config_error(message: str) -> AdapterError:
+    """A bad agent config: permanent, since retrying the same config fails the same way."""
+    return AdapterError(message, transient=False, category="config")
+
+
+def isoformat_z(moment: datetime) -> str:
+    """``2026-03-08T07:30:00Z``; naive datetimes are refused, never guessed."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def request_context(request: AgentRequest) -> dict[str, Any]:
+    """The request as a plain dict of JSON values, copied so the receiver cannot alter it."""
+    return {
+        "run_id": request.run_id, "agent": request.agent, "config": copy.deepcopy(request.config),
+        "input": request.input, "session_id": request.session_id, "tick_at": isoformat_z(request.tick_at),
+        "trigger": request.trigger, "idempotency_key": request.idempotency_key, "attempt": request.attempt,
+        "timeout_seconds": request.timeout_seconds, "extra": copy.deepcopy(request.extra),
+    }
+
+
+def ensure_json(output: Any) -> Any:
+    """Refuse an output the ledger cannot store, before the run is recorded as succeeded.
+
+    NaN and Infinity are refused too: PostgreSQL's jsonb rejects them, and the
+    outcome write would fail after the agent had already acted.
+    """
+    try:
+        json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise AdapterError(f"output is not JSON-serialisable: {error}", transient=False) from None
+    return output

@@ -1,0 +1,23 @@
+"""``echo``: returns the rendered input, for demos and tests.
+
+Config: ``sleep`` (seconds to wait first), ``fail`` (``"transient"`` or
+``"permanent"``: raise instead of answering).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .base import Adapter, AdapterError, AgentRequest
+
+
+class EchoAdapter(Adapter):
+    kind = "echo"
+    idempotent = True
+
+    def call(self, request: AgentRequest) -> Any:
+        time.sleep(float(request.config.get("sleep", 0)))
+        failure = request.config.get("fail")
+        if failure:
+            raise AdapterError(f"echo configured to fail ({failure})", transient=failure == "transient")
+        return {"echo": request.input, "session_id": request.session_id}

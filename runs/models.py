@@ -1,0 +1,118 @@
+"""The run ledger: one row per start of an agent run, whatever asked for it.
+
+PostgreSQL owns the guarantees: ``run_one_per_tick`` makes each scheduled tick
+exactly one row; ``run_unique_idempotency_key`` makes each key one row; state
+moves only by compare-and-set updates guarded by ``fencing_token``.
+"""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class RunState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    DEAD = "dead", "Dead (dead-letter queue)"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown outcome"
+    SKIPPED = "skipped", "Skipped"
+
+
+TERMINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.DEAD, RunState.CANCELLED,
+                   RunState.SKIPPED)
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Manual"
+    EVENT = "event", "Event"
+    WAKEUP = "wakeup", "Wakeup"
+    CATCHUP = "catchup", "Catch-up"
+    REPLAY = "replay", "Replay"
+
+
+# Triggers whose tick is a point of the schedule's timeline: one row each.
+TIMELINE_TRIGGERS = (Trigger.SCHEDULE, Trigger.CATCHUP)
+
+
+class SkipReason(models.TextChoices):
+    OVERLAP = "overlap", "Overlap"
+    PAUSED = "paused", "Paused"
+    DST_GAP = "dst_gap", "Local time does not exist (DST gap)"
+    MISSED = "missed", "Missed during downtime"
+    UNAUTHORIZED = "unauthorized", "Unauthorized"
+    EXPIRED = "expired", "Expired"
+    INACTIVE_AGENT = "inactive_agent", "Agent inactive"
+
+
+class ErrorCategory(models.TextChoices):
+    TIMEOUT = "timeout", "Timeout"
+    AGENT_ERROR = "agent_error", "Agent error"
+    CAPACITY = "capacity", "Capacity"
+    UNAUTHORIZED = "unauthorized", "Unauthorized"
+    CRASHED = "crashed", "Crashed"
+    CONFIG = "config", "Configuration"
+
+
+class Run(models.Model):
+    schedule = models.ForeignKey("schedules.Schedule", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="runs")
+    agent = models.ForeignKey("schedules.Agent", on_delete=models.PROTECT, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    tick_at = models.DateTimeField(help_text="The tick's identity (UTC); for on-demand runs, the request time.")
+    schedule_version = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.PENDING)
+    skip_reason = models.CharField(max_length=20, choices=SkipReason.choices, blank=True)
+    run_number = models.PositiveIntegerField(default=0, help_text="The schedule's count of started runs.")
+    missed_count = models.PositiveIntegerField(
+        default=0, help_text="For a summary row: how many ticks it stands for.")
+    idempotency_key = models.CharField(max_length=64)
+
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits here, not in the broker.")
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    fencing_token = models.PositiveBigIntegerField(default=0)
+    published_at = models.DateTimeField(null=True, blank=True, help_text="When the execute message was sent.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lateness_ms = models.IntegerField(null=True, blank=True, help_text="Dispatch time minus tick_at.")
+
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    session_id = models.CharField(max_length=64, blank=True)
+    input = models.TextField(blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error_category = models.CharField(max_length=20, choices=ErrorCategory.choices, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-tick_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "tick_at"],
+                                    condition=Q(trigger__in=list(TIMELINE_TRIGGERS)),
+                                    name="run_one_per_tick"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="run_unique_idempotency_key"),
+            models.CheckConstraint(condition=~Q(state="skipped") | ~Q(skip_reason=""),
+                                   name="run_skipped_has_reason"),
+        ]
+        indexes = [
+            models.Index(fields=["schedule", "-tick_at"], name="run_history_idx"),
+            # Outbox: committed, pending, never published.
+            models.Index(fields=["created_at"], name="run_unpublished_idx",
+                         condition=Q(state="pending", published_at__isnull=True)),
+            # Retries waiting in the database.
+            models.Index(fields=["not_before"], name="run_retry_due_idx",
+                         condition=Q(state="pending", not_before__isnull=False)),
+            # Reaper: running runs by lease expiry.
+            models.Index(fields=["lease_expires_at"], name="run_lease_idx", condition=Q(state="running")),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.trigger} {self.tick_at:%Y-%m-%d %H:%M:%S}Z, {self.state})"

@@ -1,0 +1,33 @@
+"""Send ``runs.execute`` messages for committed runs.
+
+Every path publishes after commit; a run committed but never published (the
+process died in between) is found by the outbox sweeper through
+``published_at IS NULL``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models.functions import Now
+
+from scheduler_project.celery import app
+
+from .models import Run
+
+EXECUTE_TASK = "runs.execute"
+
+
+def publish_runs_now(run_ids: Sequence[int]) -> None:
+    """Publish immediately (callers outside a transaction, or the sweeper)."""
+    if not run_ids:
+        return
+    for run_id in run_ids:
+        app.send_task(EXECUTE_TASK, args=[run_id])
+    Run.objects.filter(id__in=list(run_ids), published_at__isnull=True).update(published_at=Now())
+
+
+def publish_runs_on_commit(run_ids: Sequence[int]) -> None:
+    ids = list(run_ids)
+    if ids:
+        transaction.on_commit(lambda: publish_runs_now(ids))

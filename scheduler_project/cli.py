@@ -1,0 +1,169 @@
+"""The developer entry point behind ``./tickwise``.
+
+    ./tickwise run            the whole stack on this machine (Ctrl-C stops it all)
+    ./tickwise test [ARGS]    the test suite (ARGS go to pytest)
+    ./tickwise servers start|stop|status
+    ./tickwise web|beat|worker   one process of the stack (what docker-compose runs)
+
+With no DATABASE_URL / REDIS_URL the embedded servers are used; a command that
+started them stops them when it ends.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .embedded import ensure_servers, servers_status, stop_servers
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def _servers_env() -> tuple[dict[str, str], tuple[str, ...]]:
+    """Environment pointing at the servers, and the names of those this call started."""
+    env = dict(os.environ)
+    if env.get("DATABASE_URL") and env.get("REDIS_URL"):
+        return env, ()
+    servers = ensure_servers()
+    env.setdefault("DATABASE_URL", servers.database_url)
+    env.setdefault("REDIS_URL", servers.redis_url)
+    return env, servers.started
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def web_command(bind: str) -> list[str]:
+    return [PYTHON, "manage.py", "runserver", bind, "--noreload"]
+
+
+def beat_command() -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "scheduler_project", "beat", "--loglevel", "INFO"]
+
+
+def worker_command(name: str, concurrency: int = 1) -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "scheduler_project", "worker", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--queues", "tickwise"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    env, started = _servers_env()
+    env.setdefault("DEBUG", "true")  # the local stack serves the admin's static files
+    children: list[subprocess.Popen] = []
+    try:
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        _manage(env, "seed_demo")
+        commands = [web_command(args.bind), beat_command(), worker_command("worker1"), worker_command("worker2")]
+        children = [subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands]
+        print(f"Tickwise is up: http://{args.bind}/admin/  (Ctrl-C stops everything)", flush=True)
+        return _supervise(children)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _terminate(children)
+        if started:
+            stop_servers(started)
+            print(f"stopped embedded {', '.join(started)}", flush=True)
+
+
+def _supervise(children: list[subprocess.Popen]) -> int:
+    """Wait until Ctrl-C, SIGTERM, or a child dies (then everything stops)."""
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{' '.join(child.args[1:4])} exited with {child.returncode}; stopping", flush=True)
+                return 1
+        time.sleep(0.5)
+
+
+def _terminate(children: list[subprocess.Popen], grace: float = 15.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    own_redis = "REDIS_URL" not in os.environ
+    env, started = _servers_env()
+    if own_redis:
+        # Database 1 keeps test queues apart from a local stack's on database 0.
+        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    try:
+        return subprocess.run([PYTHON, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
+    finally:
+        if started:
+            stop_servers(started)
+
+
+def cmd_servers(args: argparse.Namespace) -> int:
+    if args.action == "start":
+        servers = ensure_servers()
+        print(f"DATABASE_URL={servers.database_url}\nREDIS_URL={servers.redis_url}")
+    elif args.action == "stop":
+        stop_servers()
+    for name, running in servers_status().items():
+        print(f"{name}: {'running' if running else 'stopped'}")
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    """Replace this process with one stack process (docker-compose services use this)."""
+    env, _ = _servers_env()
+    if args.command == "web":
+        if args.migrate:
+            _manage(env, "migrate", "--noinput")
+        command = web_command(args.bind)
+    elif args.command == "beat":
+        command = beat_command()
+    else:
+        command = worker_command(args.name, args.concurrency)
+    os.chdir(ROOT)
+    os.execve(command[0], command, env)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tickwise", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = root.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole stack on this machine")
+    run.add_argument("--bind", default="127.0.0.1:8000")
+    run.set_defaults(handler=cmd_run)
+    test = sub.add_parser("test", help="the test suite; extra arguments go to pytest")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(handler=cmd_test)
+    servers = sub.add_parser("servers", help="the embedded PostgreSQL and Redis")
+    servers.add_argument("action", choices=["start", "stop", "status"])
+    servers.set_defaults(handler=cmd_servers)
+    web = sub.add_parser("web", help="the Django web process")
+    web.add_argument("--bind", default="127.0.0.1:8000")
+    web.add_argument("--migrate", action="store_true", help="apply migrations first")
+    sub.add_parser("beat", help="one beat process")
+    worker = sub.add_parser("worker", help="one Celery worker node")
+    worker.add_argument("--name", default="worker")
+    worker.add_argument("--concurrency", type=int, default=1)
+    for name in ("web", "beat", "worker"):
+        sub.choices[name].set_defaults(handler=cmd_process)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

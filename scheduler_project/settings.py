@@ -1,0 +1,131 @@
+"""Tickwise settings, all read from the environment (see README "Configuration").
+
+With neither DATABASE_URL nor REDIS_URL set, the embedded PostgreSQL and Redis
+are started (or reused) under the state folder, so `python manage.py ...` works
+on a bare machine.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .env import check_redis_url, env_bool, env_int, env_list, env_str, parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _server_urls() -> tuple[str, str]:
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        return database_url, redis_url
+    from .embedded import ensure_servers
+
+    servers = ensure_servers()
+    return database_url or servers.database_url, redis_url or servers.redis_url
+
+
+DATABASE_URL, REDIS_URL = _server_urls()
+
+DEBUG = env_bool("DEBUG", False)
+# The fallback key is for local stacks only; system check tickwise.W001 flags it.
+SECRET_KEY = env_str("SECRET_KEY", "tickwise-insecure-development-key-change-me-0123456789")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "schedules",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "scheduler_project.urls"
+WSGI_APPLICATION = "scheduler_project.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": parse_database_url("DATABASE_URL", DATABASE_URL).as_django()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".tickwise" / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "tickwise": {"handlers": ["console"], "level": env_str("TICKWISE_LOG_LEVEL", "INFO")},
+    },
+}
+
+# --- Celery (namespace CELERY_) -------------------------------------------
+CELERY_BROKER_URL = check_redis_url("REDIS_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# A run is acknowledged only after it finished, and a worker child killed mid-run
+# puts the message back: the claim in PostgreSQL makes the redelivery harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message per worker process: a long run never holds a short one hostage.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("TICKWISE_TASK_SOFT_TIME_LIMIT", 3600, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("TICKWISE_TASK_TIME_LIMIT", 3660, minimum=1)
+# Redis redelivers an unacked message after this many seconds from reservation;
+# it must exceed the longest run, and the claim makes an early redelivery a no-op.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("TICKWISE_VISIBILITY_TIMEOUT", 7200, minimum=60),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "tickwise"
+CELERY_BEAT_SCHEDULER = "schedules.beat:TickwiseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Tickwise ---------------------------------------------------------------
+TICKWISE = {
+    # Upper bound of one beat sleep; a Redis notice wakes it sooner.
+    "BEAT_MAX_SLEEP": env_int("TICKWISE_BEAT_MAX_SLEEP", 5, minimum=1),
+    # Schedules claimed per beat transaction.
+    "BEAT_BATCH": env_int("TICKWISE_BEAT_BATCH", 500, minimum=1),
+    # Extra seconds a run's lease lasts beyond its timeout before the reaper may act.
+    "LEASE_MARGIN": env_int("TICKWISE_LEASE_MARGIN", 30, minimum=1),
+}

@@ -1,0 +1,50 @@
+"""The Tickwise beat: a Celery beat scheduler whose clock is the schedule table.
+
+Agent schedules are never beat entries. Each ``tick()`` fires what is due in
+PostgreSQL (see ``firing``) and sleeps until the earliest ``next_fire_at``,
+capped by ``TICKWISE["BEAT_MAX_SLEEP"]``. Housekeeping pulses (outbox sweeper,
+reaper, retention) are django-celery-beat ``PeriodicTask`` rows served by the
+parent class in the same process. Any number of beats may run: they share due
+schedules through ``SKIP LOCKED`` and the ledger's unique constraint.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+from django_celery_beat.schedulers import DatabaseScheduler
+
+from .firing import schedules_fire_due
+
+log = logging.getLogger("tickwise.beat")
+
+MIN_SLEEP = 0.05
+
+
+class TickwiseScheduler(DatabaseScheduler):
+    def tick(self, *args, **kwargs) -> float:
+        housekeeping = super().tick(*args, **kwargs)
+        return min(housekeeping, self.fire_agent_schedules())
+
+    def fire_agent_schedules(self) -> float:
+        """Fire every due tick; return seconds until the next one is due."""
+        close_old_connections()
+        max_sleep = float(settings.TICKWISE["BEAT_MAX_SLEEP"])
+        batch = settings.TICKWISE["BEAT_BATCH"]
+        try:
+            while True:
+                now = timezone.now()
+                report = schedules_fire_due(now=now, batch=batch)
+                if report.runs:
+                    log.info("beat fired %s run(s) for %s schedule(s)", report.runs, report.schedules)
+                if report.schedules < batch:
+                    break
+        except DatabaseError:
+            log.exception("beat loop failed; retrying shortly")
+            return 1.0
+        if report.next_due is None:
+            return max_sleep
+        wait = (report.next_due - timezone.now()).total_seconds()
+        return max(MIN_SLEEP, min(max_sleep, wait))

@@ -1,0 +1,79 @@
+"""Turn due ticks into ledger rows: the work of one beat loop.
+
+Each loop claims a bounded batch of due schedules with ``FOR UPDATE SKIP
+LOCKED`` (so any number of beats share the work without waiting), inserts one
+run per tick through the dispatch service, advances ``next_fire_at`` and
+commits; the execute messages go out after the commit.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Min
+
+from runs.models import RunState
+from runs.services.dispatch import DispatchRequest, run_dispatch
+
+from . import timing
+from .models import Schedule
+from .policies import missed_decide
+
+log = logging.getLogger("tickwise.beat")
+
+# Ticks looked at per schedule per loop; a longer backlog continues next loop.
+TICKS_PER_LOOP = 1000
+
+
+@dataclass(frozen=True)
+class FireReport:
+    schedules: int
+    runs: int
+    next_due: datetime | None
+
+
+def schedules_fire_due(*, now: datetime, batch: int) -> FireReport:
+    with transaction.atomic():
+        due = list(
+            Schedule.objects.due(now=now).select_related("agent")
+            .select_for_update(skip_locked=True, of=("self",)).order_by("next_fire_at")[:batch]
+        )
+        runs = sum(schedule_fire(schedule, now=now) for schedule in due)
+    return FireReport(schedules=len(due), runs=runs, next_due=next_due_at())
+
+
+def next_due_at() -> datetime | None:
+    live = Schedule.objects.filter(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False)
+    return live.aggregate(at=Min("next_fire_at"))["at"]
+
+
+def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
+    """Record every due tick of one locked schedule; returns the rows inserted."""
+    plan = schedule.plan()
+    start = schedule.next_tick_at - timedelta(microseconds=1)
+    ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
+                                             runs_so_far=schedule.run_count) if t.fire_at <= now]
+    decision = missed_decide(schedule, ticks, now=now)
+    inserted = sum(_dispatch(schedule, request, now=now) for request in decision.requests)
+    last = ticks[-1].at if ticks else schedule.next_tick_at
+    _advance(schedule, plan, after=last, now=now)
+    return inserted
+
+
+def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime) -> int:
+    run = run_dispatch(schedule, request, now=now)
+    if run is None:
+        return 0
+    if run.state == RunState.PENDING:
+        schedule.run_count += 1
+    return 1
+
+
+def _advance(schedule: Schedule, plan: timing.Plan, *, after: datetime, now: datetime) -> None:
+    tick = timing.next_tick(plan, after=after, runs_so_far=schedule.run_count)
+    schedule.last_tick_at = after
+    schedule.next_tick_at = tick.at if tick else None
+    schedule.next_fire_at = tick.fire_at if tick else None
+    schedule.save(update_fields=["last_tick_at", "next_tick_at", "next_fire_at", "run_count"])

@@ -1,0 +1,248 @@
+"""The registry: agents (where a run goes) and schedules (when, and under which policies).
+
+Models are declarative: validation lives in ``clean()`` and in the pure
+``timing`` and ``inputs`` modules; state changes go through ``services``.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from . import inputs, timing
+
+
+class AdapterKind(models.TextChoices):
+    ECHO = "echo", "Echo (demo and tests)"
+    HTTP = "http", "HTTP agent server"
+    OPENAI = "openai", "OpenAI-compatible chat"
+    PYTHON = "python", "Python callable"
+    MESSAGE = "message", "Plain message"
+
+
+class Agent(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    adapter = models.CharField(max_length=20, choices=AdapterKind.choices, default=AdapterKind.ECHO)
+    config = models.JSONField(default=dict, blank=True, help_text="Adapter settings; never secrets.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not isinstance(self.config, dict):
+            raise ValidationError({"config": "Adapter config must be a JSON object."})
+
+
+class ScheduleKind(models.TextChoices):
+    CRON = "cron", "Cron"
+    INTERVAL = "interval", "Interval"
+    ONCE = "once", "One-shot"
+
+
+class IntervalMode(models.TextChoices):
+    FIXED_RATE = "fixed_rate", "Fixed rate from the anchor"
+    AFTER_COMPLETION = "after_completion", "After the previous run completes"
+
+
+class DstGap(models.TextChoices):
+    SKIP = "skip", "Skip the tick (recorded as skipped: dst_gap)"
+    SHIFT = "shift", "Run at the first valid instant after the gap"
+
+
+class DstFold(models.TextChoices):
+    FIRST = "first", "First occurrence"
+    LAST = "last", "Last occurrence"
+    BOTH = "both", "Both occurrences"
+
+
+class MissedPolicy(models.TextChoices):
+    SKIP = "skip", "Skip missed ticks"
+    COALESCE = "coalesce", "Coalesce into one run"
+    REPLAY = "replay", "Replay each missed tick"
+
+
+class OverlapPolicy(models.TextChoices):
+    SKIP = "skip", "Skip while a run is active"
+    BUFFER_ONE = "buffer_one", "Buffer one run"
+    ALLOW = "allow", "Allow up to max_concurrent"
+    CANCEL_PREVIOUS = "cancel_previous", "Cancel the previous run"
+
+
+class ConcurrencyScope(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    AGENT = "agent", "Agent"
+    SESSION = "session", "Session"
+
+
+class SessionMode(models.TextChoices):
+    NEW = "new", "New session per run"
+    PERSISTENT = "persistent", "One persistent session"
+
+
+# Fields whose change alters what or when a schedule fires: editing any of them
+# bumps ``version`` (and with it the idempotency keys of future ticks).
+DEFINITION_FIELDS = (
+    "agent", "kind", "cron", "interval_seconds", "interval_mode", "run_at", "timezone",
+    "dst_gap", "dst_fold", "start_at", "end_at", "max_runs", "jitter_seconds",
+    "missed_policy", "missed_grace_seconds", "replay_cap", "overlap_policy", "max_concurrent",
+    "concurrency_scope", "timeout_seconds", "max_attempts", "retry_backoff_seconds",
+    "retry_backoff_max_seconds", "input_template", "session_mode",
+)
+
+_non_negative = [MinValueValidator(0)]
+
+
+class ScheduleQuerySet(models.QuerySet):
+    def live(self) -> ScheduleQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+    def due(self, *, now) -> ScheduleQuerySet:
+        # Matches the partial index ``schedule_due_idx`` exactly.
+        return self.filter(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False,
+                           next_fire_at__lte=now)
+
+
+class Schedule(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="schedules")
+    name = models.SlugField(max_length=100)
+    kind = models.CharField(max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.CRON)
+    cron = models.CharField(max_length=200, blank=True, help_text="Five fields or a macro, on local time.")
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    interval_mode = models.CharField(max_length=20, choices=IntervalMode.choices, default=IntervalMode.FIXED_RATE)
+    run_at = models.DateTimeField(null=True, blank=True, help_text="One-shot fire instant.")
+    timezone = models.CharField(max_length=64, default="UTC")
+    dst_gap = models.CharField(max_length=10, choices=DstGap.choices, default=DstGap.SKIP)
+    dst_fold = models.CharField(max_length=10, choices=DstFold.choices, default=DstFold.FIRST)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    max_runs = models.PositiveIntegerField(null=True, blank=True)
+    jitter_seconds = models.PositiveIntegerField(default=0)
+
+    missed_policy = models.CharField(max_length=10, choices=MissedPolicy.choices, default=MissedPolicy.SKIP)
+    missed_grace_seconds = models.PositiveIntegerField(default=60)
+    replay_cap = models.PositiveIntegerField(default=100)
+    overlap_policy = models.CharField(max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    max_concurrent = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    concurrency_scope = models.CharField(max_length=10, choices=ConcurrencyScope.choices,
+                                         default=ConcurrencyScope.SCHEDULE)
+    timeout_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
+    max_attempts = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)])
+    retry_backoff_seconds = models.PositiveIntegerField(default=10)
+    retry_backoff_max_seconds = models.PositiveIntegerField(default=600)
+    input_template = models.TextField(blank=True)
+    session_mode = models.CharField(max_length=12, choices=SessionMode.choices, default=SessionMode.NEW)
+    session_id = models.CharField(max_length=64, blank=True, help_text="The persistent session's id.")
+    failure_limit = models.PositiveIntegerField(
+        default=5, help_text="Pause after this many consecutive failures (0 = never).")
+
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=200, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_tick_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        help_text="Nominal instant (identity) of the next tick.")
+    next_fire_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        help_text="When beat fires the next tick (tick + jitter).")
+    last_tick_at = models.DateTimeField(null=True, blank=True, editable=False)
+    run_count = models.PositiveIntegerField(default=0, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["agent__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], condition=Q(deleted_at__isnull=True),
+                                    name="schedule_unique_name_per_agent"),
+            models.CheckConstraint(condition=~Q(kind="cron") | ~Q(cron=""), name="schedule_cron_has_expr"),
+            models.CheckConstraint(condition=~Q(kind="interval") | Q(interval_seconds__gt=0),
+                                   name="schedule_interval_positive"),
+            models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False),
+                                   name="schedule_once_has_run_at"),
+        ]
+        indexes = [
+            # The beat's due query touches only what is due: its cost follows
+            # the number of due ticks, not the number of schedules.
+            models.Index(fields=["next_fire_at"], name="schedule_due_idx",
+                         condition=Q(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name}/{self.name}" if self.agent_id else self.name
+
+    @property
+    def interval(self) -> timedelta | None:
+        return timedelta(seconds=self.interval_seconds) if self.interval_seconds else None
+
+    def plan(self) -> timing.Plan:
+        """The pure timing plan this schedule fires on."""
+        return timing.Plan(
+            spec=self._spec(),
+            start_at=self.start_at,
+            end_at=self.end_at,
+            max_runs=self.max_runs,
+            jitter=timedelta(seconds=self.jitter_seconds),
+            key=str(self.pk or ""),
+        )
+
+    def _spec(self) -> timing.CronSpec | timing.IntervalSpec | timing.OnceSpec:
+        if self.kind == ScheduleKind.CRON:
+            return timing.CronSpec(self.cron, self.timezone, self.dst_gap, self.dst_fold)
+        if self.kind == ScheduleKind.INTERVAL:
+            anchor = self.start_at or self.created_at
+            return timing.IntervalSpec(self.interval, anchor,
+                                       self.interval_mode == IntervalMode.AFTER_COMPLETION)
+        return timing.OnceSpec(self.run_at)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        errors.update(self._clean_kind_fields())
+        try:
+            timing.validate_timezone(self.timezone)
+        except timing.TimingError as error:
+            errors["timezone"] = str(error)
+        try:
+            inputs.template_variables(self.input_template)
+        except inputs.TemplateError as error:
+            errors["input_template"] = str(error)
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            errors["end_at"] = "end_at must be after start_at."
+        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
+            errors["retry_backoff_max_seconds"] = "Must be at least retry_backoff_seconds."
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_kind_fields(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        given = {"cron": bool(self.cron), "interval_seconds": self.interval_seconds is not None,
+                 "run_at": self.run_at is not None}
+        wanted = {ScheduleKind.CRON: "cron", ScheduleKind.INTERVAL: "interval_seconds",
+                  ScheduleKind.ONCE: "run_at"}[self.kind]
+        for field, present in given.items():
+            if field != wanted and present:
+                errors[field] = f"A {self.kind} schedule sets {wanted} only; clear {field}."
+        if not given[wanted]:
+            errors[wanted] = f"A {self.kind} schedule needs {wanted}."
+        elif self.kind == ScheduleKind.CRON:
+            try:
+                timing.validate_cron(self.cron)
+            except timing.TimingError as error:
+                errors["cron"] = str(error)
+        elif self.kind == ScheduleKind.INTERVAL and self.interval_seconds == 0:
+            errors["interval_seconds"] = "The interval must be at least one second."
+        return errors

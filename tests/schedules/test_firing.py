@@ -1,0 +1,100 @@
+"""One beat loop, as a service: due ticks become ledger rows under the missed-run policy."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from runs.models import Run, RunState, SkipReason, Trigger
+from schedules.firing import schedules_fire_due
+from schedules.models import Agent, Schedule
+from schedules.services import schedule_save
+
+T0 = datetime(2026, 11, 22, 9, 0, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def agent(db):
+    return Agent.objects.create(name="reporter")
+
+
+def every_five(agent, **fields) -> Schedule:
+    return schedule_save(Schedule(agent=agent, name="five", cron="*/5 * * * *", **fields), now=T0)
+
+
+def rows(schedule):
+    return list(Run.objects.filter(schedule=schedule).order_by("tick_at")
+                .values_list("tick_at", "trigger", "state", "skip_reason", "missed_count"))
+
+
+def at(hour, minute):
+    return datetime(2026, 11, 22, hour, minute, tzinfo=timezone.utc)
+
+
+def test_nothing_is_due_before_the_first_tick(agent):
+    schedule = every_five(agent)
+    assert schedule.next_fire_at == at(9, 5)
+    report = schedules_fire_due(now=at(9, 4), batch=10)
+    assert (report.schedules, report.runs, report.next_due) == (0, 0, at(9, 5))
+
+
+def test_a_due_tick_becomes_one_run_and_next_fire_advances(agent, django_capture_on_commit_callbacks):
+    schedule = every_five(agent)
+    with django_capture_on_commit_callbacks() as published:
+        report = schedules_fire_due(now=at(9, 5) + timedelta(seconds=2), batch=10)
+    assert report.runs == 1 and len(published) == 1
+    assert rows(schedule) == [(at(9, 5), Trigger.SCHEDULE, RunState.PENDING, "", 0)]
+    schedule.refresh_from_db()
+    assert (schedule.next_fire_at, schedule.run_count) == (at(9, 10), 1)
+
+
+def test_firing_again_at_the_same_instant_adds_nothing(agent):
+    schedule = every_five(agent)
+    schedules_fire_due(now=at(9, 6), batch=10)
+    Schedule.objects.filter(pk=schedule.pk).update(next_fire_at=at(9, 5), next_tick_at=at(9, 5))
+    assert schedules_fire_due(now=at(9, 6), batch=10).runs == 0
+    assert len(rows(schedule)) == 1
+
+
+def test_missed_ticks_are_skipped_with_a_reason_and_the_latest_runs(agent):
+    schedule = every_five(agent)  # grace 60s
+    schedules_fire_due(now=at(9, 20) + timedelta(seconds=30), batch=10)
+    assert rows(schedule) == [
+        (at(9, 5), Trigger.SCHEDULE, RunState.SKIPPED, SkipReason.MISSED, 1),
+        (at(9, 10), Trigger.SCHEDULE, RunState.SKIPPED, SkipReason.MISSED, 1),
+        (at(9, 15), Trigger.SCHEDULE, RunState.SKIPPED, SkipReason.MISSED, 1),
+        (at(9, 20), Trigger.SCHEDULE, RunState.PENDING, "", 0),
+    ]
+
+
+def test_coalesce_runs_once_for_the_latest_missed_tick(agent):
+    schedule = every_five(agent, missed_policy="coalesce", missed_grace_seconds=10)
+    schedules_fire_due(now=at(9, 16), batch=10)
+    states = rows(schedule)
+    assert states[-1] == (at(9, 15), Trigger.CATCHUP, RunState.PENDING, "", 3)
+    assert [s[2] for s in states[:-1]] == [RunState.SKIPPED, RunState.SKIPPED]
+
+
+def test_replay_runs_each_missed_tick_in_order(agent):
+    schedule = every_five(agent, missed_policy="replay", missed_grace_seconds=10)
+    schedules_fire_due(now=at(9, 16), batch=10)
+    assert [(r[0], r[1], r[2]) for r in rows(schedule)] == [
+        (at(9, 5), Trigger.CATCHUP, RunState.PENDING),
+        (at(9, 10), Trigger.CATCHUP, RunState.PENDING),
+        (at(9, 15), Trigger.CATCHUP, RunState.PENDING),
+    ]
+
+
+def test_a_long_outage_is_one_counted_summary_row(agent):
+    schedule = every_five(agent)
+    schedules_fire_due(now=at(12, 0) + timedelta(seconds=30), batch=10)
+    skipped = Run.objects.get(schedule=schedule, state=RunState.SKIPPED)
+    assert skipped.missed_count == 35  # 09:05 .. 11:55 missed; 12:00 is within grace
+    assert (skipped.period_start, skipped.period_end) == (at(9, 5), at(11, 55))
+    assert Run.objects.get(schedule=schedule, state=RunState.PENDING).tick_at == at(12, 0)
+
+
+def test_paused_schedules_are_not_due(agent):
+    schedule = every_five(agent, paused=True)
+    assert schedules_fire_due(now=at(10, 0), batch=10).runs == 0
+    assert rows(schedule) == []

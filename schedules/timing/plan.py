@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from .crontimes import next_cron_tick
 from .errors import TimingError
-from .instants import floor_secs, require_aware
+from .instants import UTC, floor_secs, require_aware
 from .interval import next_interval_tick, next_once_tick
 from .jitter import jitter_offset
 from .spec import CronSpec, IntervalSpec, Nominal, OnceSpec, Spec, Tick
@@ -78,10 +78,11 @@ def ticks_between(plan: Plan, *, after: datetime, until: datetime, limit: int = 
 
 
 def _search_from(plan: Plan, after: datetime) -> datetime:
-    # "after start_at minus a microsecond" lets a tick exactly at start_at through.
+    # "after start_at minus a microsecond" lets a tick exactly at start_at
+    # through. In UTC: arithmetic on a zoned datetime follows the wall clock.
     if plan.start_at is not None and plan.start_at > after:
-        return plan.start_at - _MICROSECOND
-    return after
+        return plan.start_at.astimezone(UTC) - _MICROSECOND
+    return after.astimezone(UTC)
 
 
 def _next_nominal(spec: Spec, after: datetime, last_finished_at: datetime | None) -> Nominal | None:

@@ -53,6 +53,8 @@ def worker_command(name: str, concurrency: int = 1) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)  # explicit: a background shell job ignores SIGINT
     env, started = _servers_env()
     env.setdefault("DEBUG", "true")  # the local stack serves the admin's static files
     children: list[subprocess.Popen] = []
@@ -72,9 +74,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"stopped embedded {', '.join(started)}", flush=True)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _supervise(children: list[subprocess.Popen]) -> int:
-    """Wait until Ctrl-C, SIGTERM, or a child dies (then everything stops)."""
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    """Wait until Ctrl-C, SIGTERM/SIGHUP, or a child dies (then everything stops)."""
     while True:
         for child in children:
             if child.poll() is not None:

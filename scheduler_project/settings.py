@@ -89,7 +89,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "tickwise": {"handlers": ["console"], "level": env_str("TICKWISE_LOG_LEVEL", "INFO")},
+        "tickwise": {"handlers": ["console"], "level": env_str("TICKWISE_LOG_LEVEL", "INFO"),
+                     "propagate": False},
     },
 }
 

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 from .base import Adapter, AdapterError, AgentRequest
 from .echo import EchoAdapter
+from .http import HttpAdapter
+from .message import MessageAdapter
+from .openai import OpenAIAdapter
+from .python import PythonAdapter
 
-_ADAPTERS: dict[str, type[Adapter]] = {EchoAdapter.kind: EchoAdapter}
+_ADAPTERS: dict[str, type[Adapter]] = {
+    adapter.kind: adapter
+    for adapter in (EchoAdapter, HttpAdapter, OpenAIAdapter, PythonAdapter, MessageAdapter)
+}
 
 
 def adapter_for(kind: str) -> Adapter:

@@ -77,7 +77,7 @@ def chat_messages(request: AgentRequest) -> list[dict[str, str]]:
 
 
 def _headers(request: AgentRequest) -> dict[str, str]:
-    headers = {**request.config.get("headers", {}), "Idempotency-Key": request.idempotency_key}
+    headers = {**(request.config.get("headers") or {}), "Idempotency-Key": request.idempotency_key}
     key_env = request.config.get("api_key_env", DEFAULT_API_KEY_ENV)
     if key_env:
         headers["Authorization"] = f"Bearer {env_secret(request.config, 'api_key_env', DEFAULT_API_KEY_ENV)}"

@@ -84,7 +84,8 @@ def resolve_callable(path: object) -> Callable[[dict[str, Any]], Any]:
             raise config_error(f"config['callable']: {module_name!r} has no attribute {'.'.join(attrs)!r}")
     if not callable(target):
         raise config_error(f"config['callable']: {path!r} is not callable")
-    return target
+    fn: Callable[[dict[str, Any]], Any] = target
+    return fn
 
 
 _MISSING = object()

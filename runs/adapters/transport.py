@@ -83,6 +83,12 @@ def post_json(url: str, payload: Any, *, headers: dict[str, str], timeout: float
         raise _connection_error(error.reason, host=host, timeout=timeout) from None
     except (OSError, http.client.HTTPException) as error:
         raise _connection_error(error, host=host, timeout=timeout) from None
+    except ValueError as error:
+        # A header value http.client refuses (a newline or non-Latin-1 text,
+        # usually in a token from the environment). Its message may quote the
+        # value, so only the type is reported.
+        raise config_error(f"request to {host} could not be sent ({type(error).__name__}): "
+                           "check config['headers'] and the token variable") from None
 
 
 def _read(response: http.client.HTTPResponse, *, deadline: float, host: str) -> str:
@@ -218,14 +224,18 @@ def check_env_name(config: dict[str, Any], key: str) -> None:
 def check_headers(headers: object) -> None:
     if headers is None:
         return
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise config_error("config['headers'] must be an object of string values")
+    if not isinstance(headers, dict) or not all(_header_value_ok(v) for v in headers.values()):
+        raise config_error("config['headers'] must be an object of single-line Latin-1 string values")
     reserved = sorted(name for name in headers if str(name).lower() in _RESERVED_HEADERS)
     if reserved:
         # Authorization in particular: the config is stored in the database,
         # secrets are not; name the variable in token_env instead.
         raise config_error(f"config['headers'] may not set {', '.join(reserved)}; "
                            "use config['token_env'] for a bearer token")
+
+
+def _header_value_ok(value: object) -> bool:
+    return isinstance(value, str) and value.isprintable() and all(ord(char) < 256 for char in value)
 
 
 def check_timeout(timeout: object) -> None:

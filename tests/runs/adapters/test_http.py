@@ -67,6 +67,17 @@ def test_a_missing_token_variable_is_a_config_error_naming_it(agent_server, make
     assert agent_server.deliveries == []
 
 
+def test_a_token_that_cannot_be_a_header_is_a_config_error_that_does_not_quote_it(agent_server, make_request,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("REPORTER_TOKEN", "s3cret\r\nX-Injected: 1")
+
+    error = failure(make_request({"url": agent_server.url, "token_env": "REPORTER_TOKEN"}))
+
+    assert (error.transient, error.category) == (False, "config")
+    assert "s3cret" not in str(error)
+    assert agent_server.deliveries == []
+
+
 def test_the_url_may_come_from_the_environment(agent_server, make_request, monkeypatch):
     monkeypatch.setenv("REPORTER_URL", agent_server.url + "/hook")
 
@@ -168,6 +179,7 @@ def test_an_oversized_body_is_refused(agent_server, make_request, monkeypatch):
     ({"url": "http://"}, "'url'"),
     ({"url": "http://agent.local", "headers": ["X-Team"]}, "'headers'"),
     ({"url": "http://agent.local", "headers": {"Authorization": "Bearer s3cret"}}, "token_env"),
+    ({"url": "http://agent.local", "headers": {"X-Team": "ops\r\nX-Injected: 1"}}, "'headers'"),
     ({"url": "http://agent.local", "token_env": 7}, "'token_env'"),
     ({"url": "http://agent.local", "timeout": 0}, "'timeout'"),
     ({"url": "http://agent.local", "timeout": "10"}, "'timeout'"),

@@ -101,7 +101,7 @@ def test_a_missing_key_variable_is_a_config_error_naming_it(chat_server, config,
 def test_a_server_without_keys_needs_no_variable(chat_server, config, make_request, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
 
-    call(make_request({**config, "api_key_env": None}))
+    call(make_request({**config, "api_key_env": None, "headers": None}))
 
     assert "authorization" not in chat_server.last.headers
 

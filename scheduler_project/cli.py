@@ -166,7 +166,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args, unknown = root.parse_known_args(argv)
+    if args.command == "test":
+        args.pytest_args = unknown + args.pytest_args  # e.g. ./tickwise test -q -k dst
+    elif unknown:
+        root.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.handler(args)
 
 

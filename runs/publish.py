@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 
 from scheduler_project.celery import app
+from scheduler_project.faults import fault_point
 
 from .models import Run
 
@@ -22,6 +23,7 @@ def publish_runs_now(run_ids: Sequence[int]) -> None:
     """Publish immediately (callers outside a transaction, or the sweeper)."""
     if not run_ids:
         return
+    fault_point("publish.before_send")  # committed, not yet published: the outbox case
     for run_id in run_ids:
         app.send_task(EXECUTE_TASK, args=[run_id])
     Run.objects.filter(id__in=list(run_ids), published_at__isnull=True).update(published_at=Now())

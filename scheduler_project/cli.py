@@ -49,7 +49,8 @@ def beat_command() -> list[str]:
 
 def worker_command(name: str, concurrency: int = 1) -> list[str]:
     return [PYTHON, "-m", "celery", "-A", "scheduler_project", "worker", "--loglevel", "INFO",
-            "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--queues", "tickwise"]
+            "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
+            "--queues", os.environ.get("TICKWISE_QUEUE", "tickwise")]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,6 +108,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     if own_redis:
         # Database 1 keeps test queues apart from a local stack's on database 0.
         env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
+    # Two test runs on one machine must not share a database or a queue.
+    env.setdefault("TICKWISE_TEST_DATABASE", f"test_tickwise_{os.getpid()}")
+    env.setdefault("TICKWISE_QUEUE", f"tickwise-test-{os.getpid()}")
     try:
         return subprocess.run([PYTHON, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
     finally:

@@ -74,6 +74,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": parse_database_url("DATABASE_URL", DATABASE_URL).as_django()}
+# Concurrent test runs on one server each get their own database (see cli.cmd_test).
+DATABASES["default"]["TEST"] = {"NAME": env_str("TICKWISE_TEST_DATABASE", "test_tickwise")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -117,7 +119,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("TICKWISE_VISIBILITY_TIMEOUT", 7200, minimum=60),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = "tickwise"
+CELERY_TASK_DEFAULT_QUEUE = env_str("TICKWISE_QUEUE", "tickwise")
 CELERY_BEAT_SCHEDULER = "schedules.beat:TickwiseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -129,4 +131,6 @@ TICKWISE = {
     "BEAT_BATCH": env_int("TICKWISE_BEAT_BATCH", 500, minimum=1),
     # Extra seconds a run's lease lasts beyond its timeout before the reaper may act.
     "LEASE_MARGIN": env_int("TICKWISE_LEASE_MARGIN", 30, minimum=1),
+    # Finished runs older than this are deleted by the retention pulse.
+    "RETENTION_DAYS": env_int("TICKWISE_RETENTION_DAYS", 90, minimum=1),
 }

@@ -21,7 +21,7 @@ class ScheduleAdmin(admin.ModelAdmin):
                     "consecutive_failures"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
-    readonly_fields = ["next_tick_at", "next_fire_at", "last_tick_at", "run_count", "version",
+    readonly_fields = ["paused", "paused_reason", "next_tick_at", "next_fire_at", "last_tick_at", "run_count", "version",
                        "consecutive_failures", "created_by", "created_at", "updated_at", "deleted_at"]
     actions = ["pause_selected", "resume_selected", "run_now_selected"]
 
@@ -29,10 +29,9 @@ class ScheduleAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(deleted_at__isnull=True).select_related("agent")
 
     def save_model(self, request, obj, form, change):
-        previous = Schedule.objects.get(pk=obj.pk) if change else None
         if not change:
             obj.created_by = request.user
-        services.schedule_save(obj, now=timezone.now(), previous=previous)
+        services.schedule_save(obj, now=timezone.now())
 
     def delete_model(self, request, obj):
         services.schedule_delete(obj, now=timezone.now())

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from .firing import schedules_fire_due
+from .notify import WakeListener
 
 log = logging.getLogger("tickwise.beat")
 
@@ -24,9 +25,18 @@ MIN_SLEEP = 0.05
 
 
 class TickwiseScheduler(DatabaseScheduler):
+    def __init__(self, *args, **kwargs) -> None:
+        self.wake = WakeListener()
+        super().__init__(*args, **kwargs)
+
     def tick(self, *args, **kwargs) -> float:
         housekeeping = super().tick(*args, **kwargs)
-        return min(housekeeping, self.fire_agent_schedules())
+        wait = min(housekeeping, self.fire_agent_schedules())
+        # Sleep here rather than in celery's service loop, so a change notice
+        # (a schedule created, edited or resumed) ends the sleep at once.
+        if wait > MIN_SLEEP:
+            self.wake.wait(wait)
+        return 0.0
 
     def fire_agent_schedules(self) -> float:
         """Fire every due tick; return seconds until the next one is due."""

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from . import timing
 from .models import DEFINITION_FIELDS, Schedule
+from .notify import beat_wake_on_commit
 
 
 def schedule_next_tick(schedule: Schedule, *, after: datetime) -> timing.Tick | None:
@@ -21,28 +22,59 @@ def schedule_plan_from(schedule: Schedule, *, now: datetime) -> None:
     schedule.next_fire_at = tick.fire_at if tick else None
 
 
-def schedule_save(schedule: Schedule, *, now: datetime, previous: Schedule | None = None) -> Schedule:
+# Columns the beat and the workers own; an edit never writes them back from a
+# stale form, it takes them from the locked row.
+RUNTIME_FIELDS = ("next_tick_at", "next_fire_at", "last_tick_at", "run_count", "consecutive_failures",
+                  "paused", "paused_reason", "deleted_at", "version")
+
+
+class StaleVersion(ValueError):
+    pass
+
+
+def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | None = None) -> Schedule:
     """Create or update a validated schedule; a definition change bumps ``version``.
 
-    Ticks are planned from ``now``: an edit applies from the next tick on.
+    The row is locked for the edit, so a beat firing it meanwhile either
+    finishes first (the edit then sees its advance) or waits. An edit applies
+    from the next tick that has not fired yet, which may be due already.
     """
     schedule.full_clean()
     if schedule.session_mode == "persistent" and not schedule.session_id:
         schedule.session_id = uuid.uuid4().hex
     with transaction.atomic():
-        if previous is not None and _definition_changed(previous, schedule):
-            schedule.version = previous.version + 1
         if schedule.pk is None:
             schedule.save()  # the jitter seed is the primary key: plan after the insert
-        if previous is None or _definition_changed(previous, schedule) or schedule.next_fire_at is None:
             schedule_plan_from(schedule, now=now)
+        else:
+            _merge_locked(schedule, now=now, expected_version=expected_version)
         schedule.save()
+        beat_wake_on_commit()
     return schedule
 
 
+def _merge_locked(schedule: Schedule, *, now: datetime, expected_version: int | None) -> None:
+    current = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    if expected_version is not None and expected_version != current.version:
+        raise StaleVersion(f"schedule {schedule.pk} is at version {current.version}, "
+                           f"the edit was made on version {expected_version}")
+    for name in RUNTIME_FIELDS:
+        setattr(schedule, name, getattr(current, name))
+    if _definition_changed(current, schedule):
+        schedule.version = current.version + 1
+        schedule_plan_from(schedule, now=_replan_start(current, now=now))
+
+
+def _replan_start(current: Schedule, *, now: datetime) -> datetime:
+    """A due tick not fired yet stays due; a tick already fired never comes back."""
+    start = min(now, current.next_tick_at) if current.next_tick_at else now
+    if current.last_tick_at and start <= current.last_tick_at:
+        start = current.last_tick_at + timedelta(microseconds=1)
+    return start
+
+
 def _definition_changed(previous: Schedule, current: Schedule) -> bool:
-    return any(getattr(previous, f"{name}_id", getattr(previous, name, None))
-               != getattr(current, f"{name}_id", getattr(current, name, None))
+    return any(previous.serializable_value(name) != current.serializable_value(name)
                for name in DEFINITION_FIELDS)
 
 
@@ -60,6 +92,7 @@ def schedule_resume(schedule: Schedule, *, now: datetime) -> None:
         schedule_plan_from(locked, now=now)
         locked.save(update_fields=["paused", "paused_reason", "consecutive_failures",
                                    "next_tick_at", "next_fire_at"])
+        beat_wake_on_commit()
     schedule.refresh_from_db()
 
 

@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _clean_broker() -> None:
-    """Start each session with empty queues: stale messages would confuse counts."""
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+def _clean_queue() -> None:
+    """Start each session with an empty queue: stale messages would confuse counts.
+
+    Only this run's queue (``TICKWISE_QUEUE``): other test runs may share the Redis.
+    """
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def _database_url() -> str:

@@ -98,3 +98,22 @@ def test_paused_schedules_are_not_due(agent):
     schedule = every_five(agent, paused=True)
     assert schedules_fire_due(now=at(10, 0), batch=10).runs == 0
     assert rows(schedule) == []
+
+
+@pytest.mark.parametrize("policy, skipped, catchup", [
+    # An hour down, every five minutes: 09:05..10:00 missed (12), 10:05 on time.
+    ("skip", 12, 0),
+    ("coalesce", 11, 1),
+    ("replay", 0, 12),
+])
+def test_an_hour_of_downtime_under_each_policy(agent, policy, skipped, catchup):
+    schedule = every_five(agent, missed_policy=policy, missed_grace_seconds=60)
+    schedules_fire_due(now=at(10, 5) + timedelta(seconds=10), batch=10)
+    found = Run.objects.filter(schedule=schedule)
+    skipped_ticks = sum(found.filter(state=RunState.SKIPPED).values_list("missed_count", flat=True))
+    assert skipped_ticks == skipped
+    assert found.filter(trigger=Trigger.CATCHUP, state=RunState.PENDING).count() == catchup
+    assert list(found.filter(trigger=Trigger.SCHEDULE, state=RunState.PENDING)
+                .values_list("tick_at", flat=True)) == [at(10, 5)]
+    # Every tick of the hour is accounted for: in its own row or in a counted summary.
+    assert skipped + catchup + 1 == 13

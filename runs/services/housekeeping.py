@@ -1,0 +1,61 @@
+"""Housekeeping pulses: the outbox sweeper, the lease reaper, retention.
+
+Each is safe to run on several nodes at once: every write is a conditional
+UPDATE, and a run published twice is claimed once.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q
+
+from ..adapters import adapter_for
+from ..models import ErrorCategory, Run, RunState
+from ..publish import publish_runs_now
+
+log = logging.getLogger("tickwise.housekeeping")
+
+# A run younger than this is left to its own on-commit publish.
+PUBLISH_GRACE = timedelta(seconds=5)
+SWEEP_BATCH = 1000
+
+
+def runs_sweep_outbox(*, now: datetime) -> int:
+    """Publish pending runs that were committed but never (re)published, once due."""
+    ids = list(
+        Run.objects.filter(state=RunState.PENDING, published_at__isnull=True,
+                           created_at__lte=now - PUBLISH_GRACE)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .order_by("created_at").values_list("id", flat=True)[:SWEEP_BATCH]
+    )
+    publish_runs_now(ids)
+    if ids:
+        log.info("outbox: published %s run(s)", len(ids))
+    return len(ids)
+
+
+def runs_reap_expired_leases(*, now: datetime) -> int:
+    """Runs whose worker vanished: retry when safe, else surface them as ``unknown``/``dead``."""
+    expired = Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now).select_related("agent")
+    return sum(_reap(run, now=now) for run in expired[:SWEEP_BATCH])
+
+
+def _reap(run: Run, *, now: datetime) -> int:
+    fenced = Run.objects.filter(id=run.id, state=RunState.RUNNING, fencing_token=run.fencing_token)
+    common = {"lease_expires_at": None, "error_category": ErrorCategory.CRASHED,
+              "error_message": f"lease held by {run.lease_owner} expired"}
+    if run.attempt >= run.max_attempts:
+        return fenced.update(state=RunState.DEAD, finished_at=now, **common)
+    if not adapter_for(run.agent.adapter).idempotent:
+        # The agent may have acted; without key-based dedupe a retry could act twice.
+        return fenced.update(state=RunState.UNKNOWN, finished_at=now, **common)
+    return fenced.update(state=RunState.PENDING, published_at=None, not_before=now,
+                         fencing_token=F("fencing_token") + 1, **common)
+
+
+def runs_purge_finished(*, now: datetime, keep_days: int) -> int:
+    cutoff = now - timedelta(days=keep_days)
+    finished = Run.objects.filter(finished_at__lt=cutoff).exclude(state__in=[RunState.PENDING, RunState.RUNNING])
+    deleted, _ = finished.delete()
+    return deleted

@@ -78,6 +78,9 @@ class Run(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     fencing_token = models.PositiveBigIntegerField(default=0)
     published_at = models.DateTimeField(null=True, blank=True, help_text="When the execute message was sent.")
+    buffered = models.BooleanField(default=False, help_text="Waiting for its overlap scope to free up.")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="A newer run asked this one to stop (cancel_previous).")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -116,3 +119,33 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.trigger} {self.tick_at:%Y-%m-%d %H:%M:%S}Z, {self.state})"
+
+
+class CallState(models.TextChoices):
+    INTENT = "intent", "Sent, no outcome yet"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class AgentCall(models.Model):
+    """The side-effect ledger: one row per attempt that reached for the agent.
+
+    Written as intent before the call and completed after it. An intent left
+    without an outcome means the agent may have acted: the run becomes
+    ``unknown`` unless the adapter deduplicates by idempotency key.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="calls")
+    attempt = models.PositiveIntegerField()
+    fencing_token = models.PositiveBigIntegerField()
+    idempotency_key = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.INTENT)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "attempt"], name="agentcall_one_per_attempt")]
+
+    def __str__(self) -> str:
+        return f"call {self.run_id}#{self.attempt} ({self.state})"

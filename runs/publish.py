@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
 
@@ -17,6 +18,7 @@ from scheduler_project.faults import fault_point
 from .models import Run
 
 EXECUTE_TASK = "runs.execute"
+HARD_LIMIT_GRACE = 10  # seconds between the soft and the hard time limit
 
 
 def publish_runs_now(run_ids: Sequence[int]) -> None:
@@ -24,8 +26,12 @@ def publish_runs_now(run_ids: Sequence[int]) -> None:
     if not run_ids:
         return
     fault_point("publish.before_send")  # committed, not yet published: the outbox case
+    timeouts = dict(Run.objects.filter(id__in=list(run_ids)).values_list("id", "schedule__timeout_seconds"))
     for run_id in run_ids:
-        app.send_task(EXECUTE_TASK, args=[run_id])
+        # Soft limit: the attempt is recorded failed (timeout). Hard limit: the
+        # pool child is killed, and the reaper settles the run after its lease.
+        timeout = timeouts.get(run_id) or settings.CELERY_TASK_SOFT_TIME_LIMIT
+        app.send_task(EXECUTE_TASK, args=[run_id], soft_time_limit=timeout, time_limit=timeout + HARD_LIMIT_GRACE)
     Run.objects.filter(id__in=list(run_ids), published_at__isnull=True).update(published_at=Now())
 
 

@@ -4,6 +4,7 @@ No side effects: the caller turns the decision into ledger rows.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,3 +62,26 @@ def _skip_rows(ticks: list[timing.Tick]) -> list[DispatchRequest]:
 def _skipped(tick: timing.Tick, reason: str) -> DispatchRequest:
     return DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=tick.at, state=RunState.SKIPPED,
                            skip_reason=reason, missed_count=1)
+
+
+class Overlap(str, enum.Enum):
+    RUN = "run"
+    SKIP = "skip"
+    WAIT = "wait"            # stay pending, buffered, until the scope frees up
+    CANCEL_PREVIOUS = "cancel_previous"  # ask the active runs to stop, then run
+
+
+def overlap_decide(policy: str, *, active: int, buffered: int, max_concurrent: int) -> Overlap:
+    """What a run does when ``active`` runs of its concurrency scope are running.
+
+    ``buffered`` counts the *other* runs of the scope already waiting.
+    """
+    if policy == "allow":
+        return Overlap.RUN if active < max_concurrent else Overlap.SKIP
+    if active == 0:
+        return Overlap.RUN
+    if policy == "cancel_previous":
+        return Overlap.CANCEL_PREVIOUS
+    if policy == "buffer_one" and buffered == 0:
+        return Overlap.WAIT
+    return Overlap.SKIP

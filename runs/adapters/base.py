@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +26,9 @@ class AgentRequest:
     attempt: int
     timeout_seconds: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set when a newer run asked this one to stop (overlap policy cancel_previous);
+    # adapters that can stop early check it, the rest finish and are recorded cancelled.
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class AdapterError(Exception):

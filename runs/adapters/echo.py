@@ -1,11 +1,10 @@
 """``echo``: returns the rendered input, for demos and tests.
 
-Config: ``sleep`` (seconds to wait first), ``fail`` (``"transient"`` or
-``"permanent"``: raise instead of answering).
+Config: ``sleep`` (seconds to wait first; a cancel request ends the wait),
+``fail`` (``"transient"`` or ``"permanent"``: raise instead of answering).
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .base import Adapter, AdapterError, AgentRequest
@@ -16,7 +15,7 @@ class EchoAdapter(Adapter):
     idempotent = True
 
     def call(self, request: AgentRequest) -> Any:
-        time.sleep(float(request.config.get("sleep", 0)))
+        request.cancel.wait(float(request.config.get("sleep", 0)))
         failure = request.config.get("fail")
         if failure:
             raise AdapterError(f"echo configured to fail ({failure})", transient=failure == "transient")

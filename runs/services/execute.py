@@ -1,136 +1,86 @@
-"""Execute one run: claim, call the agent outside any transaction, record the outcome.
+"""Execute one attempt of a run: claim, intent, call, outcome.
 
-The claim is a compare-and-set on ``(state=pending, fencing_token=T)`` that
-moves the row to ``running`` with token ``T+1``; every later write of this
-attempt is conditional on ``T+1``. A second delivery of the same message, or
-a stale worker whose lease was taken over, finds nothing to update.
+No transaction is held across the agent call. The claim (``claim.py``) fences
+the attempt; the intent row is written before the call and completed after it
+(``outcome.py``); a heartbeat keeps the lease while the agent works.
 """
 from __future__ import annotations
 
 import logging
-import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from django.conf import settings
-from django.db.models import F, Q
-from django.db.models.functions import Now
+from celery.exceptions import SoftTimeLimitExceeded
 
 from schedules.inputs import render_template
-from schedules.models import Schedule
 
 from ..adapters import AdapterError, AgentRequest, adapter_for
 from ..models import ErrorCategory, Run, RunState
+from . import outcome
+from .claim import Claim, lease_for, run_claim
+from .heartbeat import Heartbeat
 
 log = logging.getLogger("tickwise.execute")
 
-
-@dataclass(frozen=True)
-class Claim:
-    run: Run
-    token: int
-
-
-def run_claim(run_id: int, *, owner: str) -> Claim | None:
-    run = Run.objects.select_related("schedule", "agent").filter(id=run_id).first()
-    if run is None or run.state != RunState.PENDING:
-        return None
-    lease = timedelta(seconds=run.schedule.timeout_seconds + settings.TICKWISE["LEASE_MARGIN"])
-    won = Run.objects.filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=Now()),
-        id=run_id, state=RunState.PENDING, fencing_token=run.fencing_token,
-    ).update(
-        state=RunState.RUNNING, attempt=F("attempt") + 1, fencing_token=F("fencing_token") + 1,
-        lease_owner=owner, lease_expires_at=Now() + lease, started_at=Now(),
-    )
-    if not won:
-        log.info("run %s: claimed elsewhere or not yet due", run_id)
-        return None
-    run.refresh_from_db()
-    return Claim(run=run, token=run.fencing_token)
+HISTORY_LIMIT = 20
 
 
 def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     """Run one attempt; returns the state recorded, or None when there was nothing to do."""
-    claim = run_claim(run_id, owner=owner)
+    claim = run_claim(run_id, owner=owner, now=now)
     if claim is None:
         return None
-    run = claim.run
-    run_input = _render_input(run)
-    Run.objects.filter(id=run.id, fencing_token=claim.token).update(input=run_input)
-    try:
-        output = adapter_for(run.agent.adapter).call(_request(run, run_input))
-    except AdapterError as error:
-        return _record_failure(claim, error, now=now)
-    return _record_success(claim, output)
+    run_input = render_input(claim.run)
+    if not outcome.record_intent(claim, run_input):
+        return None
+    with Heartbeat(claim.run.id, claim.token, lease_for(claim.run)) as heartbeat:
+        try:
+            output = adapter_for(claim.run.agent.adapter).call(_request(claim.run, run_input, heartbeat))
+        except AdapterError as error:
+            return outcome.record_failure(claim, message=str(error), category=error.category,
+                                          transient=error.transient, now=now)
+        except SoftTimeLimitExceeded:
+            return _timed_out(claim, now=now)
+    return outcome.record_success(claim, output, cancelled=heartbeat.cancelled.is_set())
 
 
-def _render_input(run: Run) -> str:
-    schedule = run.schedule
+def _timed_out(claim: Claim, *, now: datetime) -> str | None:
+    timeout = claim.run.schedule.timeout_seconds
+    return outcome.record_failure(claim, message=f"no answer within {timeout}s", category=ErrorCategory.TIMEOUT,
+                                  transient=False, now=now)
+
+
+def render_input(run: Run) -> str:
     tick = run.tick_at
     values = {
         "date": tick.date().isoformat(), "day_of_week": tick.strftime("%A"),
         "timestamp": int(tick.timestamp()), "run_number": run.run_number,
-        "tick_at": tick.isoformat(), "period_start": run.period_start.isoformat() if run.period_start else "",
-        "period_end": run.period_end.isoformat() if run.period_end else "", "schedule": str(schedule),
+        "tick_at": tick.isoformat(), "schedule": str(run.schedule),
+        "period_start": run.period_start.isoformat() if run.period_start else "",
+        "period_end": run.period_end.isoformat() if run.period_end else "",
     }
-    return render_template(schedule.input_template, values)
+    return render_template(run.schedule.input_template, values)
 
 
-def _request(run: Run, run_input: str) -> AgentRequest:
+def _request(run: Run, run_input: str, heartbeat: Heartbeat) -> AgentRequest:
     return AgentRequest(
         run_id=run.id, agent=run.agent.name, config=run.agent.config, input=run_input,
         session_id=run.session_id, tick_at=run.tick_at, trigger=run.trigger,
         idempotency_key=run.idempotency_key, attempt=run.attempt,
         timeout_seconds=run.schedule.timeout_seconds,
+        extra={"history": session_history(run)}, cancel=heartbeat.cancelled,
     )
 
 
-def _record_success(claim: Claim, output: Any) -> str | None:
-    done = _fenced(claim).update(state=RunState.SUCCEEDED, output=output, finished_at=Now(),
-                                 lease_expires_at=None, error_category="", error_message="")
-    if not done:
-        log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
-        return None
-    Schedule.objects.filter(id=claim.run.schedule_id).update(consecutive_failures=0)
-    return RunState.SUCCEEDED
-
-
-def _record_failure(claim: Claim, error: AdapterError, *, now: datetime) -> str | None:
-    run = claim.run
-    retry = error.transient and run.attempt < run.max_attempts
-    fields: dict[str, Any] = {"error_category": error.category or ErrorCategory.AGENT_ERROR,
-                              "error_message": str(error)[:2000], "lease_expires_at": None}
-    if retry:
-        fields.update(state=RunState.PENDING, published_at=None, not_before=now + _backoff(run))
-    else:
-        fields.update(state=RunState.DEAD if error.transient else RunState.FAILED, finished_at=Now())
-    if not _fenced(claim).update(**fields):
-        log.warning("run %s: failure rejected, attempt token %s is stale", run.id, claim.token)
-        return None
-    if not retry:
-        _count_failure(run.schedule, now=now)
-    return fields["state"]
-
-
-def _backoff(run: Run) -> timedelta:
-    """Exponential backoff with full jitter, capped."""
-    schedule = run.schedule
-    ceiling = min(schedule.retry_backoff_max_seconds, schedule.retry_backoff_seconds * 2 ** (run.attempt - 1))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
-
-
-def _count_failure(schedule: Schedule, *, now: datetime) -> None:
-    Schedule.objects.filter(id=schedule.id).update(consecutive_failures=F("consecutive_failures") + 1)
-    schedule.refresh_from_db(fields=["consecutive_failures", "failure_limit", "paused"])
-    if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
-        from schedules.services import schedule_pause
-
-        schedule_pause(schedule, reason=f"auto-paused after {schedule.consecutive_failures} consecutive failures",
-                       now=now)
-        log.error("schedule %s auto-paused after %s consecutive failures", schedule, schedule.consecutive_failures)
-
-
-def _fenced(claim: Claim):
-    return Run.objects.filter(id=claim.run.id, state=RunState.RUNNING, fencing_token=claim.token)
+def session_history(run: Run) -> list[dict[str, str]]:
+    """Earlier exchanges of a persistent session, oldest first (for chat adapters)."""
+    if run.schedule.session_mode != "persistent":
+        return []
+    earlier = (Run.objects.filter(session_id=run.session_id, state=RunState.SUCCEEDED, id__lt=run.id)
+               .order_by("-id").values_list("input", "output")[:HISTORY_LIMIT])
+    history: list[dict[str, str]] = []
+    for run_input, output in reversed(earlier):
+        reply = output.get("message") if isinstance(output, dict) else None
+        history.append({"role": "user", "content": run_input})
+        if isinstance(reply, dict) and "content" in reply:
+            history.append({"role": "assistant", "content": str(reply["content"])})
+    return history

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.db.models import F, Q
 
 from ..adapters import adapter_for
-from ..models import ErrorCategory, Run, RunState
+from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from ..publish import publish_runs_now
 
 log = logging.getLogger("tickwise.housekeeping")
@@ -36,7 +36,13 @@ def runs_sweep_outbox(*, now: datetime) -> int:
 
 
 def runs_reap_expired_leases(*, now: datetime) -> int:
-    """Runs whose worker vanished: retry when safe, else surface them as ``unknown``/``dead``."""
+    """Runs whose worker vanished: retry when safe, else surface them as ``unknown``/``dead``.
+
+    Safe means the agent was never reached for this attempt (no intent row), or
+    its adapter deduplicates by idempotency key. Each reaped attempt counts
+    toward ``max_attempts``, so a message that crashes every worker it reaches
+    (a poison message) ends ``dead`` instead of looping.
+    """
     expired = Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now).select_related("agent")
     return sum(_reap(run, now=now) for run in expired[:SWEEP_BATCH])
 
@@ -45,11 +51,12 @@ def _reap(run: Run, *, now: datetime) -> int:
     fenced = Run.objects.filter(id=run.id, state=RunState.RUNNING, fencing_token=run.fencing_token)
     common = {"lease_expires_at": None, "error_category": ErrorCategory.CRASHED,
               "error_message": f"lease held by {run.lease_owner} expired"}
-    if run.attempt >= run.max_attempts:
-        return fenced.update(state=RunState.DEAD, finished_at=now, **common)
-    if not adapter_for(run.agent.adapter).idempotent:
+    called = AgentCall.objects.filter(run_id=run.id, attempt=run.attempt, state=CallState.INTENT).exists()
+    if called and not adapter_for(run.agent.adapter).idempotent:
         # The agent may have acted; without key-based dedupe a retry could act twice.
         return fenced.update(state=RunState.UNKNOWN, finished_at=now, **common)
+    if run.attempt >= run.max_attempts:
+        return fenced.update(state=RunState.DEAD, finished_at=now, **common)
     return fenced.update(state=RunState.PENDING, published_at=None, not_before=now,
                          fencing_token=F("fencing_token") + 1, **common)
 

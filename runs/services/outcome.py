@@ -1,0 +1,88 @@
+"""Record how an attempt ended. Every write is fenced by the attempt's token."""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from schedules.models import Schedule
+
+from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
+from .claim import Claim
+
+log = logging.getLogger("tickwise.outcome")
+
+
+def fenced(claim: Claim):
+    return Run.objects.filter(id=claim.run.id, state=RunState.RUNNING, fencing_token=claim.token)
+
+
+def record_intent(claim: Claim, run_input: str) -> bool:
+    """Before the call: the input and an intent row, in one short transaction."""
+    with transaction.atomic():
+        if not fenced(claim).update(input=run_input):
+            return False
+        AgentCall.objects.create(run_id=claim.run.id, attempt=claim.run.attempt, fencing_token=claim.token,
+                                 idempotency_key=claim.run.idempotency_key)
+        return True
+
+
+def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
+    state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
+    with transaction.atomic():
+        if not fenced(claim).update(state=state, output=output, finished_at=Now(), lease_expires_at=None,
+                                    error_category="", error_message=""):
+            log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
+            return None
+        _close_call(claim, CallState.SUCCEEDED)
+    Schedule.objects.filter(id=claim.run.schedule_id).update(consecutive_failures=0)
+    return state
+
+
+def record_failure(claim: Claim, *, message: str, category: str, transient: bool, now: datetime) -> str | None:
+    run = claim.run
+    retry = transient and run.attempt < run.max_attempts
+    fields: dict[str, Any] = {"error_category": category or ErrorCategory.AGENT_ERROR,
+                              "error_message": message[:2000], "lease_expires_at": None}
+    if retry:
+        # The retry waits in the database; the outbox sweeper republishes it when due.
+        fields.update(state=RunState.PENDING, published_at=None, not_before=now + backoff(run))
+    else:
+        fields.update(state=RunState.DEAD if transient else RunState.FAILED, finished_at=Now())
+    with transaction.atomic():
+        if not fenced(claim).update(**fields):
+            log.warning("run %s: failure rejected, attempt token %s is stale", run.id, claim.token)
+            return None
+        _close_call(claim, CallState.FAILED, message)
+    if not retry:
+        count_failure(run.schedule_id, now=now)
+    return fields["state"]
+
+
+def _close_call(claim: Claim, state: str, message: str = "") -> None:
+    AgentCall.objects.filter(run_id=claim.run.id, attempt=claim.run.attempt).update(
+        state=state, finished_at=Now(), error_message=message[:2000])
+
+
+def backoff(run: Run) -> timedelta:
+    """Exponential backoff with jitter in [ceiling/2, ceiling], capped."""
+    schedule = run.schedule
+    ceiling = min(schedule.retry_backoff_max_seconds, schedule.retry_backoff_seconds * 2 ** max(0, run.attempt - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def count_failure(schedule_id: int, *, now: datetime) -> None:
+    """One more failure in a row; auto-pause (with an error log) at the schedule's limit."""
+    Schedule.objects.filter(id=schedule_id).update(consecutive_failures=F("consecutive_failures") + 1)
+    schedule = Schedule.objects.get(id=schedule_id)
+    if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
+        from schedules.services import schedule_pause
+
+        reason = f"auto-paused after {schedule.consecutive_failures} consecutive failures"
+        schedule_pause(schedule, reason=reason, now=now)
+        log.error("schedule %s %s", schedule, reason)

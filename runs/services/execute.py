@@ -32,7 +32,8 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     run_input = render_input(claim.run)
     if not outcome.record_intent(claim, run_input):
         return None
-    with Heartbeat(claim.run.id, claim.token, lease_for(claim.run)) as heartbeat:
+    watch_cancel = claim.run.schedule.overlap_policy == "cancel_previous"
+    with Heartbeat(claim.run.id, claim.token, lease_for(claim.run), watch_cancel=watch_cancel) as heartbeat:
         try:
             output = adapter_for(claim.run.agent.adapter).call(_request(claim.run, run_input, heartbeat))
         except AdapterError as error:

@@ -15,9 +15,13 @@ from django.db.models.functions import Now
 from ..models import Run, RunState
 
 
+CANCEL_POLL = 0.5  # seconds
+
+
 class Heartbeat:
-    def __init__(self, run_id: int, token: int, lease: timedelta) -> None:
+    def __init__(self, run_id: int, token: int, lease: timedelta, *, watch_cancel: bool = False) -> None:
         self.run_id, self.token, self.lease = run_id, token, lease
+        self.watch_cancel = watch_cancel
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -32,19 +36,30 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
     def _beat(self) -> None:
-        # Renew well within the lease; poll at least every 5 s so a cancel is noticed soon.
-        period = min(5.0, max(0.2, self.lease.total_seconds() / 3))
+        renew_every = max(0.2, self.lease.total_seconds() / 3)
+        # A run that may be cancelled looks for the request often: stopping
+        # late would overlap the run that replaced it.
+        period = min(CANCEL_POLL, renew_every) if self.watch_cancel else renew_every
+        since_renewal = 0.0
         try:
             while not self._stop.wait(period):
-                self.renew()
+                since_renewal += period
+                if since_renewal >= renew_every:
+                    since_renewal = 0.0
+                    self.renew()
+                if self.watch_cancel:
+                    self.check_cancel()
         finally:
             connection.close()  # this thread's own connection
 
+    def _mine(self):
+        return Run.objects.filter(id=self.run_id, state=RunState.RUNNING, fencing_token=self.token)
+
     def renew(self) -> None:
-        mine = Run.objects.filter(id=self.run_id, state=RunState.RUNNING, fencing_token=self.token)
-        if not mine.update(lease_expires_at=Now() + self.lease):
+        if not self._mine().update(lease_expires_at=Now() + self.lease):
             self.lost.set()
             self._stop.set()
-            return
-        if mine.filter(cancel_requested_at__isnull=False).exists():
+
+    def check_cancel(self) -> None:
+        if self._mine().filter(cancel_requested_at__isnull=False).exists():
             self.cancelled.set()

@@ -1,0 +1,48 @@
+"""The dead-letter queue: runs that ended ``dead`` (retries exhausted) or
+``unknown`` (the agent may have acted, no outcome recorded).
+
+A replay puts the same row back to ``pending``: the same tick, the same
+idempotency key, fresh attempts. A run that already succeeded is never replayed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+
+from ..models import Run, RunState
+from ..publish import publish_runs_on_commit
+
+REPLAYABLE = (RunState.DEAD, RunState.UNKNOWN, RunState.FAILED)
+
+
+class ReplayRefused(ValueError):
+    pass
+
+
+def dead_letters():
+    return Run.objects.filter(state__in=[RunState.DEAD, RunState.UNKNOWN]).select_related("schedule__agent")
+
+
+def run_replay(run_id: int, *, now: datetime) -> Run:
+    """Replay one run under its original identity; ReplayRefused says why not."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("schedule").filter(id=run_id).first()
+        if run is None:
+            raise ReplayRefused(f"no run {run_id}")
+        if run.state not in REPLAYABLE:
+            raise ReplayRefused(f"run {run_id} is {run.state}; only dead, unknown or failed runs are replayed")
+        Run.objects.filter(id=run.id, state=run.state).update(
+            state=RunState.PENDING, max_attempts=F("attempt") + run.schedule.max_attempts,
+            not_before=None, published_at=None, finished_at=None, buffered=False,
+            error_message=f"replayed at {now.isoformat()} after {run.state}: {run.error_message}"[:2000],
+        )
+        publish_runs_on_commit([run.id])
+    run.refresh_from_db()
+    return run
+
+
+def schedule_replay_dead(schedule_id: int, *, now: datetime) -> list[Run]:
+    ids = dead_letters().filter(schedule_id=schedule_id).values_list("id", flat=True)
+    return [run_replay(run_id, now=now) for run_id in list(ids)]

@@ -28,7 +28,7 @@ def dead_letters():
 def run_replay(run_id: int, *, now: datetime) -> Run:
     """Replay one run under its original identity; ReplayRefused says why not."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("schedule").filter(id=run_id).first()
+        run = Run.objects.select_for_update(of=("self",)).select_related("schedule").filter(id=run_id).first()
         if run is None:
             raise ReplayRefused(f"no run {run_id}")
         if run.state not in REPLAYABLE:

@@ -23,7 +23,8 @@ from .errors import TimingError
 MAX_YEAR = 9997
 _MONTH_NAMES = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 _DAY_NAMES = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
-_FIELDS = (
+# (name, lowest, highest, names) per field, in expression order.
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day-of-month", 1, 31, {}),
@@ -172,10 +173,8 @@ def _unsupported(text: str) -> str | None:
     for char in "#?":
         if char in text:
             return char
-    for word in re.findall(r"[A-Za-z]+", text):
-        if word.upper() in ("L", "W", "LW"):
-            return word
-    return None
+    words: list[str] = re.findall(r"[A-Za-z]+", text)
+    return next((word for word in words if word.upper() in ("L", "W", "LW")), None)
 
 
 def _parse_item(item: str, index: int, expr: str) -> set[int]:

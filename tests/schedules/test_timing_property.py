@@ -77,7 +77,7 @@ def reference(fields: Fields, zone_name: str, gap: str, fold: str,
             note = _fold_note(fields, fold, local)
             if note != "drop":
                 real[u] = (note, wall)
-        previous = (wall, local.utcoffset())
+        previous = (wall, _offset(local))
         u += MINUTE
     ticks = dict(real)
     for g, before, transition in gaps:
@@ -86,6 +86,12 @@ def reference(fields: Fields, zone_name: str, gap: str, fold: str,
         elif gap == "shift" and transition not in real:
             ticks[transition] = ("dst_gap_shifted", transition.astimezone(zone).replace(tzinfo=None))
     return sorted((at, note, wall) for at, (note, wall) in ticks.items() if lo < at <= hi)
+
+
+def _offset(local: datetime) -> timedelta:
+    offset = local.utcoffset()
+    assert offset is not None
+    return offset
 
 
 def _minutes(start: datetime, stop: datetime) -> list[datetime]:
@@ -193,7 +199,7 @@ def expressions(draw: st.DrawFn, zone: str, anchor: datetime) -> Fields:
     """Random fields, biased towards the wall times on either side of ``anchor``."""
     tz = validate_timezone(zone)
     walls = [(anchor + d * MINUTE).astimezone(tz) for d in (-1, 0)]
-    walls.append(walls[0].replace(tzinfo=None) + (walls[1].utcoffset() - walls[0].utcoffset()))
+    walls.append(walls[0] + (_offset(walls[1]) - _offset(walls[0])))
     hours = sorted({(w.hour + d) % 24 for w in walls for d in (-1, 0, 1)})
     minutes = sorted({0, 15, 30, 45, 59} | {w.minute for w in walls})
     days = sorted({w.day for w in walls})
@@ -202,9 +208,10 @@ def expressions(draw: st.DrawFn, zone: str, anchor: datetime) -> Fields:
     dom = draw(_mostly_star(1, 31, field(1, 31, days)))
     month = draw(_mostly_star(1, 12, field(1, 12, [walls[0].month], MONTHS)))
     dow = draw(_mostly_star(0, 7, field(0, 7, [walls[0].isoweekday() % 7], DAYS)))
-    parts = (minute, hour, dom, month, dow)
-    return Fields(" ".join(text for text, _ in parts), *(frozenset(s) for _, s in parts[:4]),
-                  frozenset(d % 7 for d in dow[1]), dom[0].startswith("*"), dow[0].startswith("*"))
+    text = " ".join(part[0] for part in (minute, hour, dom, month, dow))
+    return Fields(text, frozenset(minute[1]), frozenset(hour[1]), frozenset(dom[1]),
+                  frozenset(month[1]), frozenset(d % 7 for d in dow[1]),
+                  dom[0].startswith("*"), dow[0].startswith("*"))
 
 
 # --- the property ------------------------------------------------------------------

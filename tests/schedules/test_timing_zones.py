@@ -71,4 +71,6 @@ def test_transition_at_or_before_mirrors_transition_after(name: str) -> None:
 
 
 def _offset(zone: zoneinfo.ZoneInfo, at: int) -> int:
-    return int(datetime.fromtimestamp(at, zone).utcoffset().total_seconds())
+    offset = datetime.fromtimestamp(at, zone).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())

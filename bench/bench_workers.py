@@ -1,6 +1,6 @@
 """End-to-end fires per second with two workers, against raw Celery on the same machine.
 
-    .venv/bin/python bench/bench_workers.py [--runs 2000] [--reps 3] [--no-beat]
+    .venv/bin/python bench/bench_workers.py [--runs 1000] [--reps 3] [--no-beat] [--no-what-if]
 
 Side by side in one run, repetitions interleaved so background load hits every
 mode alike:
@@ -13,19 +13,23 @@ mode alike:
   command ``./tickwise run`` starts) execute N runs of ``echo`` schedules,
   created through ``run_dispatch`` in batches of 100 per transaction, so each
   batch is published on commit; done when the ledger says ``succeeded``.
-- ``beat``: the same, but a real beat process fires the N schedules, made due
-  at once.
+- ``beat``: the same, but a real beat process fires the N schedules, all made
+  due at once.
+- ``reuse`` (what-if): ``dispatch`` against two more workers whose only
+  difference is ``CONN_MAX_AGE = None`` (``bench/workers_settings.py``).
 
 Throughput is N over the time from the first publish (or dispatch, or the
 moment the schedules became due) to the last completion. Latency: ``raw``
 completion minus send; ``dispatch`` ``finished_at - created_at``; ``beat``
 ``finished_at - tick_at``. "Idle" latency is one run at a time, nothing queued.
+CPU per run is read from ``/proc`` for the worker process groups and for the
+dispatching process (this driver, or the beat).
 
 Isolation: database ``tickwise_bench_workers`` (created and migrated here),
-Redis database 3, queues ``bench-workers`` and ``bench-workers-raw``; the
-servers come from ``DATABASE_URL``/``REDIS_URL`` or ``./tickwise servers
-start``. Every process started here is stopped (its whole process group), on
-error too. The whole benchmark is bounded by ``--budget`` seconds.
+Redis database 3, queues ``bench-workers*``; the servers come from
+``DATABASE_URL``/``REDIS_URL`` or ``./tickwise servers start``. Every process
+started here is stopped (its whole process group), on error too. The whole
+benchmark is bounded by ``--budget`` seconds.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,10 +56,13 @@ DB_NAME = "tickwise_bench_workers"
 REDIS_DB = 3
 QUEUE = "bench-workers"
 RAW_QUEUE = "bench-workers-raw"
+REUSE_QUEUE = "bench-workers-reuse"
 RAW_KEY_PREFIX = "bench:workers:raw:"
 DISPATCH_BATCH = 100
 WARMUP = 20
-POLL = 0.05
+# Where this process's ``runs.execute`` messages go: Tickwise's workers, or the what-if workers.
+EXECUTE_QUEUE = [QUEUE]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- servers, database, environment -----------------------------------------
@@ -95,38 +102,66 @@ def _prepare_environment() -> dict[str, str]:
     return dict(os.environ)
 
 
+def _reset_state() -> None:
+    """Empty this benchmark's ledger and queues (its own database and Redis database only)."""
+    import redis
+    from django.db import connection
+
+    from runs.models import AgentCall, Run
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Run._meta.db_table}, {AgentCall._meta.db_table} CASCADE")
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete(QUEUE, RAW_QUEUE, REUSE_QUEUE, "unacked", "unacked_index", "unacked_mutex")
+    for key in client.scan_iter(f"{RAW_KEY_PREFIX}*"):
+        client.delete(key)
+
+
 # --- processes ----------------------------------------------------------------
 
 class Processes:
-    """Every child runs in its own session; ``stop_all`` ends each whole group."""
+    """Every child leads its own process group; ``stop_all`` ends each whole group."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.procs = env, logs, []
+        self.env, self.logs = env, logs
+        self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, command: list[str], ready: str) -> subprocess.Popen:
+    def start(self, name: str, command: list[str], ready: str, extra_env: dict[str, str] | None = None) -> None:
         log = self.logs / f"{name}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.procs.append(proc)
+            self.procs[name] = proc = subprocess.Popen(
+                command, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
         deadline = time.monotonic() + 90
         while ready not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start; see {log}")
             time.sleep(0.2)
-        return proc
+
+    def cpu_seconds(self, names: Sequence[str]) -> float:
+        """User + system CPU of every live process in these groups (pool children included)."""
+        groups = {self.procs[name].pid for name in names}
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # exited meanwhile
+            if int(fields[2]) in groups:
+                total += int(fields[11]) + int(fields[12])
+        return total / CLOCK_TICKS
 
     def stop_all(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs.values():
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for proc in self.procs:
+        for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=30)
-        for proc in self.procs:  # pool children left behind by a dead parent
+        for proc in self.procs.values():  # pool children a parent left behind
             _signal_group(proc, signal.SIGKILL)
 
 
@@ -137,9 +172,26 @@ def _signal_group(proc: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def _raw_worker_command(name: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "bench.workers_raw_app", "worker", "--loglevel", "INFO",
-            "--concurrency", "1", "--pool", "prefork", "--hostname", f"{name}@%h", "--queues", RAW_QUEUE]
+def _start_processes(procs: Processes, *, beat: bool, what_if: bool) -> None:
+    from scheduler_project import cli
+
+    raw = [sys.executable, "-m", "celery", "-A", "bench.workers_raw_app", "worker", "--loglevel", "INFO",
+           "--concurrency", "1", "--pool", "prefork", "--queues", RAW_QUEUE]
+    for i in (1, 2):
+        procs.start(f"raw{i}", [*raw, "--hostname", f"bench-raw{i}@%h"], ready="ready.")
+        procs.start(f"worker{i}", cli.worker_command(f"bench-worker{i}"), ready="ready.")
+        if what_if:
+            command = cli.worker_command(f"bench-reuse{i}")
+            command[command.index("--queues") + 1] = REUSE_QUEUE
+            procs.start(f"reuse{i}", command, ready="ready.",
+                        extra_env={"DJANGO_SETTINGS_MODULE": "bench.workers_settings", "TICKWISE_QUEUE": REUSE_QUEUE})
+    if beat:
+        procs.start("beat", cli.beat_command(), ready="beat: Starting")
+
+
+def _route_execute(name: str, args: object, kwargs: object, options: object, task: object = None,
+                   **kw: object) -> dict[str, str] | None:
+    return {"queue": EXECUTE_QUEUE[0]} if name == "runs.execute" else None
 
 
 # --- figures ------------------------------------------------------------------
@@ -149,12 +201,18 @@ class Sample:
     rate: float
     latencies_ms: list[float]
     note: str = ""
-    cpu_ms_per_run: float = float("nan")
+    seconds: float = 0.0
+    worker_cpu_ms: float = float("nan")  # per run
+    dispatcher_cpu_ms: float = float("nan")  # per run
+    machine_busy: float = float("nan")  # share of all CPUs busy, anything running included
 
 
 @dataclass
 class Mode:
-    name: str
+    title: str
+    workers: tuple[str, ...]
+    dispatcher: str | None  # a process group, or None for this driver
+    burst: Callable[[int, float], Sample]
     samples: list[Sample] = field(default_factory=list)
     idle_ms: list[float] = field(default_factory=list)
 
@@ -162,14 +220,26 @@ class Mode:
     def rate(self) -> float:
         return statistics.median(s.rate for s in self.samples) if self.samples else 0.0
 
+    def median(self, value: Callable[[Sample], float]) -> float:
+        return statistics.median(value(s) for s in self.samples) if self.samples else float("nan")
+
 
 def _quantile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def _median_of(samples: list[Sample], q: float) -> float:
-    return statistics.median(_quantile(s.latencies_ms, q) for s in samples) if samples else float("nan")
+def _wait(count: Callable[[], int], n: int, *, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    poll = 0.005 if n == 1 else 0.05
+    while (done := count()) < n and time.monotonic() < deadline:
+        time.sleep(poll)
+    return done
+
+
+def _machine_busy_seconds() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / CLOCK_TICKS  # minus idle and iowait
 
 
 # --- raw Celery -----------------------------------------------------------------
@@ -183,62 +253,48 @@ class Raw:
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
         self.noop = noop
 
-    def burst(self, n: int, *, timeout: float) -> Sample:
+    def burst(self, n: int, timeout: float) -> Sample:
         key = f"{RAW_KEY_PREFIX}{uuid.uuid4().hex}"
         start = time.time()
         for _ in range(n):
             self.noop.apply_async(args=[key, time.time()])
         done = _wait(lambda: self.redis.llen(key), n, timeout=timeout)
-        pairs = self._pairs(key)
+        pairs = [tuple(map(float, v.decode().split(","))) for v in self.redis.lrange(key, 0, -1)]
+        self.redis.delete(key)
         end = max(d for _, d in pairs) if pairs else time.time()
         return Sample(rate=len(pairs) / (end - start), latencies_ms=[(d - s) * 1000 for s, d in pairs],
                       note="" if done >= n else f"timed out at {done}/{n}")
-
-    def one(self) -> float:
-        key = f"{RAW_KEY_PREFIX}{uuid.uuid4().hex}"
-        self.noop.apply_async(args=[key, time.time()])
-        _wait(lambda: self.redis.llen(key), 1, timeout=30, poll=0.002)
-        sent, done = self._pairs(key)[0]
-        return (done - sent) * 1000
-
-    def _pairs(self, key: str) -> list[tuple[float, float]]:
-        values = self.redis.lrange(key, 0, -1)
-        self.redis.delete(key)
-        return [tuple(map(float, v.decode().split(","))) for v in values]  # type: ignore[misc]
-
-
-def _wait(count: Callable[[], int], n: int, *, timeout: float, poll: float = POLL) -> int:
-    deadline = time.monotonic() + timeout
-    while (done := count()) < n and time.monotonic() < deadline:
-        time.sleep(poll)
-    return done
 
 
 # --- Tickwise -------------------------------------------------------------------
 
 class Ledger:
-    """Runs of the benchmark's ``echo`` schedules, one per schedule per repetition."""
+    """Runs of the benchmark's ``echo`` schedules: one per schedule per repetition."""
 
     def __init__(self, pool_size: int) -> None:
         self.schedules = _schedule_pool(pool_size)
 
-    def dispatch_burst(self, n: int, *, timeout: float) -> Sample:
+    def dispatch_burst(self, n: int, timeout: float, *, queue: str = QUEUE) -> Sample:
         from django.db import transaction
         from django.utils import timezone
 
         from runs.models import Trigger
         from runs.services.dispatch import DispatchRequest, run_dispatch
 
+        EXECUTE_QUEUE[0] = queue
         tick = timezone.now()
         start = time.time()
-        for chunk in _chunks(self.schedules[:n], DISPATCH_BATCH):
-            now = timezone.now()
-            with transaction.atomic():  # published when the batch commits
-                for schedule in chunk:
-                    run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=now)
+        try:
+            for chunk in _chunks(self.schedules[:n], DISPATCH_BATCH):
+                now = timezone.now()
+                with transaction.atomic():  # the batch is published when it commits
+                    for schedule in chunk:
+                        run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=now)
+        finally:
+            EXECUTE_QUEUE[0] = QUEUE
         return self._outcome(tick, n, start=start, timeout=timeout, since="created_at")
 
-    def beat_burst(self, n: int, *, timeout: float) -> Sample:
+    def beat_burst(self, n: int, timeout: float) -> Sample:
         from django.utils import timezone
 
         from schedules.models import Schedule
@@ -246,27 +302,12 @@ class Ledger:
 
         tick = timezone.now()
         start = time.time()
-        # Fixture shortcut: make N one-shot schedules due now in one statement
-        # (the admin path, schedule_save, costs a transaction per schedule).
+        # Fixture shortcut: N one-shot schedules made due now in one statement
+        # (``schedule_save``, the admin's path, costs a transaction per schedule).
         Schedule.objects.filter(id__in=[s.id for s in self.schedules[:n]]).update(
             run_at=tick, next_tick_at=tick, next_fire_at=tick)
         beat_wake_now()
         return self._outcome(tick, n, start=start, timeout=timeout, since="tick_at")
-
-    def one(self) -> float:
-        from django.db import transaction
-        from django.utils import timezone
-
-        from runs.models import Run, RunState, Trigger
-        from runs.services.dispatch import DispatchRequest, run_dispatch
-
-        now = timezone.now()
-        with transaction.atomic():
-            run = run_dispatch(self.schedules[0], DispatchRequest(trigger=Trigger.MANUAL, tick_at=now), now=now)
-        assert run is not None
-        _wait(lambda: Run.objects.filter(id=run.pk, state=RunState.SUCCEEDED).count(), 1, timeout=30, poll=0.002)
-        run.refresh_from_db()
-        return (run.finished_at - run.created_at).total_seconds() * 1000 if run.finished_at else float("nan")
 
     def _outcome(self, tick: datetime, n: int, *, start: float, timeout: float, since: str) -> Sample:
         from runs.models import TERMINAL_STATES, Run, RunState
@@ -275,24 +316,24 @@ class Ledger:
         done = _wait(lambda: runs.filter(state__in=TERMINAL_STATES).count(), n, timeout=timeout)
         rows = list(runs.filter(state=RunState.SUCCEEDED).values_list(since, "finished_at"))
         end = max(f for _, f in rows).timestamp() if rows else time.time()
-        note = "" if done >= n else f"timed out at {done}/{n}"
-        if len(rows) < done:
-            note = f"{done - len(rows)} not succeeded " + note
-        return Sample(rate=len(rows) / (end - start), note=note.strip(),
+        notes = [f"{done - len(rows)} not succeeded"] if len(rows) < done else []
+        notes += [f"timed out at {done}/{n}"] if done < n else []
+        return Sample(rate=len(rows) / (end - start), note=", ".join(notes),
                       latencies_ms=[(f - s).total_seconds() * 1000 for s, f in rows])
 
 
 def _schedule_pool(size: int) -> list:
-    """``size`` one-shot ``echo`` schedules, parked far in the future (reused across invocations)."""
-    from datetime import timezone as tz
+    """``size`` one-shot ``echo`` schedules, parked far in the future, kept across invocations."""
+    from datetime import timezone
 
     from schedules.models import Agent, Schedule
 
     agent, _ = Agent.objects.get_or_create(name="bench-echo", defaults={"adapter": "echo", "config": {}})
-    parked = datetime(2100, 1, 1, tzinfo=tz.utc)
+    parked = datetime(2100, 1, 1, tzinfo=timezone.utc)
     existing = Schedule.objects.filter(agent=agent).count()
     Schedule.objects.bulk_create(
-        Schedule(agent=agent, name=f"w{i}", kind="once", run_at=parked, input_template="{{schedule}} at {{tick_at}} (#{{run_number}})")
+        Schedule(agent=agent, name=f"w{i}", kind="once", run_at=parked,
+                 input_template="{{schedule}} at {{tick_at}} (#{{run_number}})")
         for i in range(existing, size))
     Schedule.objects.filter(agent=agent).update(next_tick_at=None, next_fire_at=None, paused=False)
     return list(Schedule.objects.filter(agent=agent).select_related("agent").order_by("id")[:size])
@@ -303,21 +344,6 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def _reset_state() -> None:
-    """Empty this benchmark's ledger and queues (its own database and Redis db only)."""
-    import redis
-    from django.db import connection
-
-    from runs.models import AgentCall, Run
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {Run._meta.db_table}, {AgentCall._meta.db_table} CASCADE")
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.delete(QUEUE, RAW_QUEUE, "unacked", "unacked_index", "unacked_mutex")
-    for key in client.scan_iter(f"{RAW_KEY_PREFIX}*"):
-        client.delete(key)
-
-
 # --- where the time goes ----------------------------------------------------------
 
 @dataclass
@@ -326,13 +352,14 @@ class Profile:
     execute_sql: list[str]
     dispatch_ms: float
     execute_ms: float
+    execute_cpu_ms: float
     connect_ms: float
 
 
 def _profile(ledger: Ledger, *, count: int = 200) -> Profile:
-    """Queries of one dispatch and one ``run_execute`` in this process, then their cost per run.
+    """One dispatch and one ``run_execute`` in this process: their queries, then their cost per run.
 
-    Runs with no worker alive: the messages published here are dropped afterwards.
+    Runs once no worker is alive; the messages published here are dropped afterwards.
     """
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
@@ -342,154 +369,141 @@ def _profile(ledger: Ledger, *, count: int = 200) -> Profile:
     from runs.services.dispatch import DispatchRequest, run_dispatch
     from runs.services.execute import run_execute
 
-    tick = timezone.now()
-    with CaptureQueriesContext(connection) as dispatched:
-        with transaction.atomic():  # the publish (on commit) is inside the capture
-            run = run_dispatch(ledger.schedules[0], DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=tick)
-    assert run is not None
-    with CaptureQueriesContext(connection) as executed:
-        run_execute(run.pk, owner="bench:profile", now=timezone.now())
+    def dispatch(schedules: list) -> list[int]:
+        tick = timezone.now()
+        with transaction.atomic():  # the publish runs on commit, inside any capture around this
+            return [run_dispatch(s, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=tick).pk
+                    for s in schedules]
 
-    tick = timezone.now()
+    with CaptureQueriesContext(connection) as dispatched:
+        [run_id] = dispatch(ledger.schedules[:1])
+    with CaptureQueriesContext(connection) as executed:
+        run_execute(run_id, owner="bench:profile", now=timezone.now())
+
     began = time.perf_counter()
-    ids = []
-    for chunk in _chunks(ledger.schedules[:count], DISPATCH_BATCH):
-        with transaction.atomic():
-            ids += [run_dispatch(s, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=tick).pk  # type: ignore[union-attr]
-                    for s in chunk]
+    ids = [run_id for chunk in _chunks(ledger.schedules[:count], DISPATCH_BATCH) for run_id in dispatch(chunk)]
     dispatch_ms = (time.perf_counter() - began) * 1000 / len(ids)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for run_id in ids:
-        run_execute(run_id, owner="bench:profile", now=tick)
+        run_execute(run_id, owner="bench:profile", now=timezone.now())
     execute_ms = (time.perf_counter() - began) * 1000 / len(ids)
+    execute_cpu_ms = (time.process_time() - cpu) * 1000 / len(ids)
     began = time.perf_counter()
     for _ in range(20):
         connection.close()
         connection.ensure_connection()
     connect_ms = (time.perf_counter() - began) * 1000 / 20
     return Profile([q["sql"] for q in dispatched.captured_queries], [q["sql"] for q in executed.captured_queries],
-                   dispatch_ms, execute_ms, connect_ms)
-
-
-class MachineCpu:
-    """Busy CPU time of the whole machine (``/proc/stat``): this benchmark plus anything else running."""
-
-    def __init__(self) -> None:
-        self.start = self.busy_seconds()
-
-    @staticmethod
-    def busy_seconds() -> float:
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        except OSError:
-            return float("nan")
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _measured(run: Callable[[], Sample], n: int) -> Sample:
-    cpu = MachineCpu()
-    sample = run()
-    sample.cpu_ms_per_run = (MachineCpu.busy_seconds() - cpu.start) * 1000 / n
-    return sample
+                   dispatch_ms, execute_ms, execute_cpu_ms, connect_ms)
 
 
 # --- the run ----------------------------------------------------------------------
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _measure(mode: Mode, procs: Processes, n: int, timeout: float) -> Sample:
+    def dispatcher_cpu() -> float:
+        return procs.cpu_seconds([mode.dispatcher]) if mode.dispatcher else time.process_time()
+
+    workers, dispatcher, machine = procs.cpu_seconds(mode.workers), dispatcher_cpu(), _machine_busy_seconds()
+    began = time.monotonic()
+    sample = mode.burst(n, timeout)
+    sample.seconds = time.monotonic() - began
+    sample.worker_cpu_ms = (procs.cpu_seconds(mode.workers) - workers) * 1000 / n
+    sample.dispatcher_cpu_ms = (dispatcher_cpu() - dispatcher) * 1000 / n
+    sample.machine_busy = (_machine_busy_seconds() - machine) / (sample.seconds * (os.cpu_count() or 1))
+    return sample
 
 
-def _start_processes(procs: Processes, *, beat: bool) -> None:
-    from scheduler_project import cli
-
-    for i in (1, 2):
-        procs.start(f"raw{i}", _raw_worker_command(f"bench-raw{i}"), ready="ready.")
-        procs.start(f"worker{i}", cli.worker_command(f"bench-worker{i}"), ready="ready.")
-    if beat:
-        procs.start("beat", cli.beat_command(), ready="beat: Starting")
-
-
-def _run_modes(args: argparse.Namespace, raw: Raw, ledger: Ledger, modes: dict[str, Mode],
-               deadline: float) -> None:
-    bursts: dict[str, Callable[[int, float], Sample]] = {
-        "raw": lambda n, t: raw.burst(n, timeout=t),
-        "dispatch": lambda n, t: ledger.dispatch_burst(n, timeout=t),
-        "beat": lambda n, t: ledger.beat_burst(n, timeout=t),
-    }
-    active = [name for name in modes]
-    for name in active:  # every pool child imports its code and connects before timing starts
-        bursts[name](WARMUP, 60)
-    for rep in range(args.reps):
-        for name in active:
+def _run_modes(args: argparse.Namespace, modes: dict[str, Mode], procs: Processes, deadline: float) -> None:
+    for mode in modes.values():  # every pool child imports its code and connects before timing starts
+        mode.burst(WARMUP, 60)
+    for rep in range(1, args.reps + 1):
+        for name, mode in modes.items():
             remaining = deadline - time.monotonic()
-            if remaining < 30:
-                print(f"budget spent: stopping before {name} repetition {rep + 1}", flush=True)
+            expected = 1.5 * max((s.seconds for s in mode.samples), default=10.0)
+            if remaining - 30 < expected:
+                print(f"budget: stopping before {name} repetition {rep}", flush=True)
                 return
-            sample = _measured(lambda: bursts[name](args.runs, min(args.rep_timeout, remaining - 20)), args.runs)
-            modes[name].samples.append(sample)
-            print(f"rep {rep + 1} {name:8} {sample.rate:8.1f} fires/s {sample.note}", flush=True)
-    ones: dict[str, Callable[[], float]] = {"raw": raw.one, "dispatch": ledger.one}
-    for name, one in ones.items():
-        modes[name].idle_ms = [one() for _ in range(args.idle)]
+            sample = _measure(mode, procs, args.runs, min(args.rep_timeout, remaining - 30))
+            mode.samples.append(sample)
+            print(f"rep {rep} {name:8} {sample.rate:7.1f} fires/s  {sample.seconds:5.1f}s {sample.note}", flush=True)
+    for mode in modes.values():
+        mode.idle_ms = [mode.burst(1, 30).latencies_ms[0] for _ in range(args.idle)]
 
 
 def _fmt(value: float) -> str:
     return "–" if value != value else f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def _report(args: argparse.Namespace, modes: dict[str, Mode], profile: Profile | None, load: tuple) -> str:
+def _report(args: argparse.Namespace, modes: dict[str, Mode], profile: Profile, load: tuple) -> str:
     floor = modes["raw"].rate
     lines = [
-        f"{args.runs} runs per repetition, median of {len(modes['raw'].samples)} repetitions; "
-        f"2 workers (prefork, concurrency 1), `echo` adapter; {os.cpu_count()} CPUs, {platform.python_version()}, "
-        f"load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end",
+        f"{args.runs} runs per repetition, median of {len(modes['raw'].samples)}; 2 workers (prefork, "
+        f"concurrency 1); `echo` adapter; {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+        f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after",
         "",
-        "| mode | fires/s (median) | each repetition | vs raw | burst latency p50 / p99 ms "
-        "| idle latency p50 / p99 ms | machine CPU ms per run |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| mode | fires/s | each repetition | vs raw | burst latency p50 / p99 ms | idle latency p50 / p99 ms "
+        "| CPU ms per run: workers / dispatcher | machine busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode in modes.values():
         each = ", ".join(f"{s.rate:.0f}" + (f" ({s.note})" if s.note else "") for s in mode.samples)
-        ratio = f"{mode.rate / floor:.2f}" if floor else "–"
-        cpu = statistics.median(s.cpu_ms_per_run for s in mode.samples) if mode.samples else float("nan")
-        idle = (f"{_fmt(_quantile(mode.idle_ms, 0.5))} / {_fmt(_quantile(mode.idle_ms, 0.99))}"
-                if mode.idle_ms else "–")
-        lines.append(f"| {mode.name} | {mode.rate:.0f} | {each} | {ratio} | "
-                     f"{_fmt(_median_of(mode.samples, 0.5))} / {_fmt(_median_of(mode.samples, 0.99))} | "
-                     f"{idle} | {_fmt(cpu)} |")
-    worst = min(m.rate for name, m in modes.items() if name != "raw") / floor if floor else 0.0
-    lines += ["", f"Bar (Tickwise at least half of raw Celery): {'met' if worst >= 0.5 else 'NOT met'} "
-                  f"(worst ratio {worst:.2f})"]
-    if profile:
-        lines += _profile_lines(profile)
-    return "\n".join(lines)
+        lines.append(
+            f"| {mode.title} | {mode.rate:.0f} | {each} | {mode.rate / floor:.2f} | "
+            f"{_fmt(mode.median(lambda s: _quantile(s.latencies_ms, 0.5)))} / "
+            f"{_fmt(mode.median(lambda s: _quantile(s.latencies_ms, 0.99)))} | "
+            f"{_fmt(_quantile(mode.idle_ms, 0.5))} / {_fmt(_quantile(mode.idle_ms, 0.99))} | "
+            f"{mode.median(lambda s: s.worker_cpu_ms):.1f} / {mode.median(lambda s: s.dispatcher_cpu_ms):.1f} | "
+            f"{mode.median(lambda s: s.machine_busy):.0%} |")
+    worst = min(m.rate for name, m in modes.items() if name in ("dispatch", "beat")) / floor
+    lines += ["", f"Bar (Tickwise at least half of raw Celery): {'met' if worst >= 0.5 else 'NOT met'}, "
+                  f"worst ratio {worst:.2f}.", ""]
+    return "\n".join(lines + _profile_lines(profile))
 
 
 def _profile_lines(profile: Profile) -> list[str]:
-    lines = ["", f"Queries per run: dispatch {len(profile.dispatch_sql)}, execute {len(profile.execute_sql)}. "
-                 f"In-process cost per run: dispatch {profile.dispatch_ms:.2f} ms (batches of {DISPATCH_BATCH}, "
-                 f"publish included), run_execute {profile.execute_ms:.2f} ms (warm connection); "
-                 f"a new PostgreSQL connection {profile.connect_ms:.2f} ms.", ""]
+    lines = [f"Queries per run: dispatch {len(profile.dispatch_sql)} (publish included), "
+             f"execute {len(profile.execute_sql)}. In this process, per run: dispatch {profile.dispatch_ms:.1f} ms "
+             f"(batches of {DISPATCH_BATCH}); run_execute {profile.execute_ms:.1f} ms on a warm connection, "
+             f"{profile.execute_cpu_ms:.1f} ms of it Python CPU; a new PostgreSQL connection "
+             f"{profile.connect_ms:.1f} ms.", ""]
     for label, queries in (("dispatch", profile.dispatch_sql), ("execute", profile.execute_sql)):
         lines += [f"{label}:"] + [f"  {i}. {_shorten(sql)}" for i, sql in enumerate(queries, 1)]
     return lines
 
 
-def _shorten(sql: str, width: int = 150) -> str:
+def _shorten(sql: str, width: int = 140) -> str:
     sql = " ".join(sql.split())
     return sql if len(sql) <= width else sql[:width - 1] + "…"
 
 
+def _modes(args: argparse.Namespace, raw: Raw, ledger: Ledger) -> dict[str, Mode]:
+    workers = ("worker1", "worker2")
+    modes = {
+        "raw": Mode("raw Celery `apply_async` no-op (floor)", ("raw1", "raw2"), None, raw.burst),
+        "dispatch": Mode("Tickwise: `run_dispatch` → workers", workers, None, ledger.dispatch_burst),
+        "beat": Mode("Tickwise: beat fires due schedules → workers", workers, "beat", ledger.beat_burst),
+        "reuse": Mode("what-if: `run_dispatch` → workers keeping their DB connection", ("reuse1", "reuse2"), None,
+                      lambda n, timeout: ledger.dispatch_burst(n, timeout, queue=REUSE_QUEUE)),
+    }
+    return {name: mode for name, mode in modes.items()
+            if (name != "beat" or args.beat) and (name != "reuse" or args.what_if)}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=2000, help="runs (tasks) per repetition")
+    parser.add_argument("--runs", type=int, default=1000, help="runs (tasks) per repetition")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each mode (medians reported)")
-    parser.add_argument("--idle", type=int, default=50, help="one-at-a-time runs for the idle latency")
+    parser.add_argument("--idle", type=int, default=30, help="one-at-a-time runs for the idle latency")
     parser.add_argument("--no-beat", dest="beat", action="store_false", help="skip the beat mode")
+    parser.add_argument("--no-what-if", dest="what_if", action="store_false",
+                        help="skip the what-if mode (workers keeping their database connection)")
     parser.add_argument("--rep-timeout", type=float, default=120.0, help="seconds one repetition may take")
     parser.add_argument("--budget", type=float, default=540.0, help="seconds the whole benchmark may take")
     return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -502,22 +516,22 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    from scheduler_project.celery import app
+
+    app.conf.task_routes = (_route_execute,)
     _reset_state()
-    ledger, raw = Ledger(args.runs), Raw()
-    modes = {"raw": Mode("raw Celery `apply_async` no-op (floor)"),
-             "dispatch": Mode("Tickwise: `run_dispatch` → workers"),
-             **({"beat": Mode("Tickwise: beat fires due schedules → workers")} if args.beat else {})}
-    logs = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-    procs = Processes(env, logs)
+    ledger = Ledger(args.runs)
+    modes = _modes(args, Raw(), ledger)
+    procs = Processes(env, Path(tempfile.mkdtemp(prefix="bench-workers-")))
     try:
-        _start_processes(procs, beat=args.beat)
-        _run_modes(args, raw, ledger, modes, deadline)
+        _start_processes(procs, beat=args.beat, what_if=args.what_if)
+        _run_modes(args, modes, procs, deadline)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         procs.stop_all()
-        print(f"process logs: {logs}", flush=True)
+        print(f"process logs: {procs.logs}", flush=True)
     profile = _profile(ledger)
     _reset_state()
     print(_report(args, modes, profile, load))

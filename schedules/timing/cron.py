@@ -123,17 +123,22 @@ def validate_cron(expr: str) -> None:
     compile_cron(expr)
 
 
-@lru_cache(maxsize=4096)
 def compile_cron(expr: str) -> Cron:
     if not isinstance(expr, str):
         raise TimingError(f"cron: expression must be a string, not {type(expr).__name__}")
-    fields = _split(expr)
-    values = [_parse_field(text, i, expr) for i, text in enumerate(fields)]
-    minutes, hours, doms, months, dows = values
+    return _compile(expr)
+
+
+@lru_cache(maxsize=4096)
+def _compile(expr: str) -> Cron:
+    # Messages quote the expression on one line, whatever whitespace it came with.
+    shown = " ".join(expr.split())
+    fields = _split(shown)
+    minutes, hours, doms, months, dows = (_parse_field(text, i, shown) for i, text in enumerate(fields))
     cron = Cron(expr, tuple(sorted(minutes)), tuple(sorted(hours)), frozenset(doms),
                 tuple(sorted(months)), frozenset(d % 7 for d in dows),
                 fields[2].startswith("*"), fields[4].startswith("*"))
-    _check_fires(cron, fields, expr)
+    _check_fires(cron, fields, shown)
     return cron
 
 

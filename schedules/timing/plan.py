@@ -32,6 +32,8 @@ class Plan:
         require_aware("end_at", self.end_at)
         if self.max_runs is not None and self.max_runs < 0:
             raise TimingError(f"plan: max_runs must not be negative, got {self.max_runs}")
+        if not isinstance(self.jitter, timedelta):
+            raise TimingError(f"plan: jitter must be a timedelta, not {type(self.jitter).__name__}")
         if self.jitter < timedelta(0):
             raise TimingError(f"plan: jitter must not be negative, got {self.jitter}")
 

@@ -59,12 +59,16 @@ def validate_timezone(name: str) -> ZoneInfo:
     return zone_rules(name).zone
 
 
-@lru_cache(maxsize=None)
 def zone_rules(name: str) -> ZoneRules:
     if not isinstance(name, str):
         raise TimingError(f"timezone must be a string, not {type(name).__name__}")
     if name not in ALLOWED_TIMEZONES:
         raise TimingError(_unknown_zone_message(name))
+    return _load(name)
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> ZoneRules:
     path = resources.files("tzdata.zoneinfo").joinpath(*name.split("/"))
     return ZoneRules(name, path.read_bytes())
 
@@ -72,10 +76,11 @@ def zone_rules(name: str) -> ZoneRules:
 def _unknown_zone_message(name: str) -> str:
     if not name.strip():
         return "timezone: empty name (use an IANA name such as 'Europe/Berlin')"
+    shown = name if name.isprintable() else repr(name)[1:-1]  # keep the message on one line
     hint = _BY_LOWER.get(name.strip().lower())
     if hint:
-        return f"timezone: unknown zone '{name}'; did you mean '{hint}'?"
-    return f"timezone: unknown zone '{name}' (use an IANA name such as 'Europe/Berlin')"
+        return f"timezone: unknown zone '{shown}'; did you mean '{hint}'?"
+    return f"timezone: unknown zone '{shown}' (use an IANA name such as 'Europe/Berlin')"
 
 
 def read_tzif(data: bytes) -> tuple[list[int], str]:

@@ -117,6 +117,13 @@ def test_the_message_quotes_the_expression() -> None:
 
 def test_non_string_expression() -> None:
     assert "must be a string" in error_of(validate_cron, None)
+    assert "must be a string, not list" in error_of(validate_cron, ["0", "0", "*", "*", "*"])
+
+
+def test_messages_stay_on_one_line_whatever_the_input() -> None:
+    assert "('0 0 * * * 5')" in error_of(validate_cron, "0 0\n* * *\t5")
+    assert "unknown zone 'Europe/Berlin\\n'; did you mean 'Europe/Berlin'?" in error_of(
+        validate_timezone, "Europe/Berlin\n")
 
 
 @pytest.mark.parametrize(("name", "says"), [
@@ -136,6 +143,7 @@ def test_unknown_zones(name: str, says: str) -> None:
 
 def test_non_string_zone() -> None:
     assert "must be a string" in error_of(validate_timezone, 5)
+    assert "must be a string, not list" in error_of(validate_timezone, ["UTC"])
 
 
 def test_unknown_dst_policies() -> None:
@@ -184,3 +192,4 @@ def test_plan_window_values() -> None:
     assert "max_runs must not be negative" in error_of(Plan, spec, max_runs=-1)
     assert "jitter must not be negative" in error_of(Plan, spec, jitter=timedelta(seconds=-1))
     assert "spec must be a CronSpec, IntervalSpec or OnceSpec" in error_of(Plan, "0 0 * * *")
+    assert "jitter must be a timedelta, not int" in error_of(Plan, spec, jitter=30)

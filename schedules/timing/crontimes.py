@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .cron import Cron, compile_cron
-from .instants import naive_from_secs, secs_from_naive, utc_from_secs
+from .instants import MAX_SECS, MIN_SECS, naive_from_secs, secs_from_naive, utc_from_secs
 from .spec import FOLD_FIRST, FOLD_SECOND, GAP_SHIFTED, GAP_SKIPPED, CronSpec, Nominal
 from .zones import Transition, ZoneRules, zone_rules
 
@@ -46,6 +46,9 @@ class _Segment:
 
 def next_cron_tick(spec: CronSpec, after: int) -> Nominal | None:
     """The first tick of ``spec`` strictly after UTC epoch second ``after``."""
+    if after >= MAX_SECS:
+        return None
+    after = max(after, MIN_SECS)  # wall times a day either side must stay inside datetime's range
     cron, rules = compile_cron(spec.expr), zone_rules(spec.tz)
     segment = _segment_of(rules, after)
     while True:

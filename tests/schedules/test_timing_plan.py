@@ -80,8 +80,12 @@ def test_ticks_between_honours_the_limit_and_the_range() -> None:
     assert ticks_between(plan, after=T0, until=T0 - timedelta(hours=1)) == []
 
 
-def test_no_tick_past_the_end_of_the_calendar() -> None:
-    assert next_tick(Plan(HOURLY), after=datetime(9998, 6, 1, tzinfo=UTC)) is None
+def test_the_ends_of_the_calendar() -> None:
+    for zone in ("America/New_York", "Asia/Tokyo", "UTC"):
+        plan = Plan(CronSpec("0 0 * * *", zone))
+        assert next_tick(plan, after=datetime(9998, 6, 1, tzinfo=UTC)) is None
+        assert next_tick(plan, after=datetime.max.replace(tzinfo=UTC)) is None
+        assert first(plan, after=datetime.min.replace(tzinfo=UTC)).at.year == 2
 
 
 # --- intervals and one-shots

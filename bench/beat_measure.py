@@ -1,0 +1,95 @@
+"""Measuring one call: wall time, SQL statements, Redis commands; medians; process memory."""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    queries: int  # SQL statements on Django's default connection
+    commands: int  # Redis commands sent by the scheduler's own client (not the broker's)
+    result: Any = None
+
+
+class CommandCounter:
+    """Counts the commands a redis-py client sends (pipelined commands each count)."""
+
+    def __init__(self) -> None:
+        self.commands = 0
+        self.round_trips = 0
+
+    def client(self, url: str) -> redis.Redis:
+        counter = self
+
+        class CountingConnection(redis.Connection):
+            def pack_command(self, *args):
+                counter.commands += 1
+                counter.round_trips += 1
+                return super().pack_command(*args)
+
+            def pack_commands(self, commands):
+                commands = list(commands)
+                counter.commands += len(commands)
+                counter.round_trips += 1
+                return super().pack_commands(commands)
+
+        pool = redis.ConnectionPool.from_url(url, connection_class=CountingConnection, decode_responses=True)
+        return redis.Redis(connection_pool=pool)
+
+
+def measure(call: Callable[[], Any], *, counter: CommandCounter | None = None) -> Sample:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    before = counter.commands if counter else 0
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        result = call()
+        seconds = time.perf_counter() - started
+    commands = (counter.commands - before) if counter else 0
+    return Sample(seconds, len(queries.captured_queries), commands, result)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Medians over several samples of one measure."""
+
+    seconds: float
+    queries: float
+    commands: float
+    count: int
+    extra: dict[str, Any]
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1000
+
+
+def summarize(samples: list[Sample], **extra: Any) -> Summary:
+    return Summary(statistics.median(s.seconds for s in samples),
+                   statistics.median(s.queries for s in samples),
+                   statistics.median(s.commands for s in samples), len(samples), extra)
+
+
+def rss_kib() -> tuple[int, int]:
+    """(current, peak) resident set size of this process, KiB (Linux ``/proc``)."""
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values["VmRSS"], values["VmHWM"]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

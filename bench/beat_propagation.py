@@ -1,0 +1,103 @@
+"""Change propagation: edit a schedule so it is due now, time until a real beat dispatches it.
+
+A real ``celery beat`` process runs the scheduler under test against the bench
+stores. Each edit goes through the system's own write path; the clock starts
+when the edit has returned (committed) and stops when the beat's message for
+that schedule is in the broker queue (read with BRPOP, nothing else consumes
+it). Edits start once the beat has sent its first message (a housekeeping
+pulse, due at start), so django-celery-beat's initial load is not counted as
+propagation; that wait is reported as ``ready``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from beat_setup import QUEUE, ROOT, queue_purge, redis_bench
+
+Matcher = Callable[[dict, str], bool]
+
+
+@dataclass(frozen=True)
+class Propagation:
+    seconds: list[float]  # one per edit dispatched within the per-edit timeout
+    missed: int  # edits not dispatched within the per-edit timeout
+    ready_seconds: float | None  # beat start to its first message (None: none came)
+
+
+def message_task(message: dict) -> str:
+    return message.get("headers", {}).get("task", "")
+
+
+def message_args(message: dict) -> list:
+    body = message.get("body", "")
+    if message.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body).decode()
+    return json.loads(body)[0]
+
+
+def beat_start(command: list[str], env: dict[str, str], log: Path, *, timeout: float = 60) -> subprocess.Popen:
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while "beat: Starting" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            beat_stop(proc)
+            raise RuntimeError(f"beat did not start; see {log}")
+        time.sleep(0.05)
+    return proc
+
+
+def beat_stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _await(name: str, matches: Matcher, *, timeout: float) -> float | None:
+    """Seconds until the message for ``name`` arrives, or None after ``timeout``."""
+    client, started = redis_bench(), time.perf_counter()
+    while (left := timeout - (time.perf_counter() - started)) > 0:
+        popped = client.brpop([QUEUE], timeout=max(0.01, min(1.0, left)))
+        if popped and matches(json.loads(popped[1]), name):
+            return time.perf_counter() - started
+    return None
+
+
+def beat_ready(*, started: float, timeout: float) -> float | None:
+    """Seconds from ``started`` (perf_counter) to the beat's first message, if one comes."""
+    client = redis_bench()
+    while (left := timeout - (time.perf_counter() - started)) > 0:
+        if client.brpop([QUEUE], timeout=max(0.01, min(1.0, left))):
+            return time.perf_counter() - started
+    return None
+
+
+def propagation_measure(edit: Callable[[str], None], matches: Matcher, names: list[str], *,
+                        started: float, ready_timeout: float, timeout: float, budget: float) -> Propagation:
+    """Edit each name in turn (no new edit after ``budget`` seconds)."""
+    ready = beat_ready(started=started, timeout=ready_timeout)
+    seconds, missed, deadline = [], 0, time.monotonic() + budget
+    for name in names:
+        if time.monotonic() > deadline:
+            break
+        queue_purge()
+        edit(name)
+        took = _await(name, matches, timeout=timeout)
+        if took is None:
+            missed += 1
+        else:
+            seconds.append(took)
+    queue_purge()
+    return Propagation(seconds, missed, ready)

@@ -1,15 +1,33 @@
 """Admin for the registry. Actions call services, never model code."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+
+from runs.adapters import AdapterError, adapter_for
 
 from . import services
 from .models import Agent, Schedule
 
 
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        try:
+            adapter_for(data.get("adapter", "")).validate_config(data.get("config") or {})
+        except AdapterError as error:
+            raise forms.ValidationError({"config": str(error)}) from None
+        return data
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
     list_display = ["name", "adapter", "is_active", "updated_at"]
     list_filter = ["adapter", "is_active"]
     search_fields = ["name"]

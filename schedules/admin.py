@@ -35,8 +35,8 @@ class AgentAdmin(admin.ModelAdmin):
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "cron", "timezone", "paused", "next_fire_at", "version",
-                    "consecutive_failures"]
+    list_display = ["__str__", "kind", "cron", "timezone", "paused", "paused_reason", "next_fire_at",
+                    "version", "consecutive_failures"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
     readonly_fields = ["paused", "paused_reason", "next_tick_at", "next_fire_at", "last_tick_at", "run_count", "version",

@@ -56,10 +56,17 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
     ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
                                              runs_so_far=schedule.run_count) if t.fire_at <= now]
     decision = missed_decide(schedule, ticks, now=now)
+    started = schedule.run_count
     inserted = sum(_dispatch(schedule, request, now=now) for request in decision.requests)
     last = ticks[-1].at if ticks else schedule.next_tick_at
-    _advance(schedule, plan, after=last, now=now)
+    _advance(schedule, plan, after=last, await_completion=_awaits_completion(schedule, started))
     return inserted
+
+
+def _awaits_completion(schedule: Schedule, runs_before: int) -> bool:
+    """An after-completion interval that just started a run waits for its outcome."""
+    return (schedule.kind == "interval" and schedule.interval_mode == "after_completion"
+            and schedule.run_count > runs_before)
 
 
 def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime) -> int:
@@ -71,8 +78,9 @@ def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime) ->
     return 1
 
 
-def _advance(schedule: Schedule, plan: timing.Plan, *, after: datetime, now: datetime) -> None:
-    tick = timing.next_tick(plan, after=after, runs_so_far=schedule.run_count)
+def _advance(schedule: Schedule, plan: timing.Plan, *, after: datetime, await_completion: bool) -> None:
+    # Awaiting completion: no next tick until the run ends (services.schedule_after_run).
+    tick = None if await_completion else timing.next_tick(plan, after=after, runs_so_far=schedule.run_count)
     schedule.last_tick_at = after
     schedule.next_tick_at = tick.at if tick else None
     schedule.next_fire_at = tick.fire_at if tick else None

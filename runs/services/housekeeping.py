@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import F, Q
 
+from schedules.services import schedule_after_run
+
 from ..adapters import adapter_for
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from ..publish import publish_runs_now
@@ -44,7 +46,12 @@ def runs_reap_expired_leases(*, now: datetime) -> int:
     (a poison message) ends ``dead`` instead of looping.
     """
     expired = Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now).select_related("agent")
-    return sum(_reap(run, now=now) for run in expired[:SWEEP_BATCH])
+    reaped = 0
+    for run in expired[:SWEEP_BATCH]:
+        if _reap(run, now=now):
+            reaped += 1
+            schedule_after_run(run.id)  # no-op unless the run ended (dead/unknown)
+    return reaped
 
 
 def _reap(run: Run, *, now: datetime) -> int:

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from schedules.models import Schedule
+from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from .claim import Claim
@@ -41,6 +42,7 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
             return None
         _close_call(claim, CallState.SUCCEEDED)
     Schedule.objects.filter(id=claim.run.schedule_id).update(consecutive_failures=0)
+    schedule_after_run(claim.run.id)
     return state
 
 
@@ -61,6 +63,7 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
         _close_call(claim, CallState.FAILED, message)
     if not retry:
         count_failure(run.schedule_id, now=now)
+        schedule_after_run(run.id)
     return fields["state"]
 
 
@@ -81,8 +84,6 @@ def count_failure(schedule_id: int, *, now: datetime) -> None:
     Schedule.objects.filter(id=schedule_id).update(consecutive_failures=F("consecutive_failures") + 1)
     schedule = Schedule.objects.get(id=schedule_id)
     if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
-        from schedules.services import schedule_pause
-
         reason = f"auto-paused after {schedule.consecutive_failures} consecutive failures"
         schedule_pause(schedule, reason=reason, now=now)
         log.error("schedule %s %s", schedule, reason)

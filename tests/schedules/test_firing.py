@@ -117,3 +117,22 @@ def test_an_hour_of_downtime_under_each_policy(agent, policy, skipped, catchup):
                 .values_list("tick_at", flat=True)) == [at(10, 5)]
     # Every tick of the hour is accounted for: in its own row or in a counted summary.
     assert skipped + catchup + 1 == 13
+
+
+def test_after_completion_interval_waits_for_the_run_to_finish(agent):
+    from django.utils import timezone as dj_timezone
+
+    from runs.services.execute import run_execute
+
+    start = dj_timezone.now()
+    schedule = schedule_save(Schedule(agent=agent, name="chain", kind="interval", interval_seconds=600,
+                                      interval_mode="after_completion"), now=start)
+    first = schedule.next_fire_at
+    schedules_fire_due(now=first, batch=10)
+    schedule.refresh_from_db()
+    assert schedule.next_fire_at is None  # in flight: nothing planned yet
+    run = Run.objects.get(schedule=schedule)
+    assert run_execute(run.id, owner="w", now=first) == RunState.SUCCEEDED
+    run.refresh_from_db()
+    schedule.refresh_from_db()
+    assert schedule.next_tick_at == run.finished_at + timedelta(seconds=600)

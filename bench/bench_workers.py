@@ -434,7 +434,7 @@ def _fmt(value: float) -> str:
     return "–" if value != value else f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def _report(args: argparse.Namespace, modes: dict[str, Mode], profile: Profile, load: tuple) -> str:
+def _report(args: argparse.Namespace, modes: dict[str, Mode], load: tuple) -> str:
     floor = modes["raw"].rate
     lines = [
         f"{args.runs} runs per repetition, median of {len(modes['raw'].samples)}; 2 workers (prefork, "
@@ -457,10 +457,10 @@ def _report(args: argparse.Namespace, modes: dict[str, Mode], profile: Profile, 
     worst = min(m.rate for name, m in modes.items() if name in ("dispatch", "beat")) / floor
     lines += ["", f"Bar (Tickwise at least half of raw Celery): {'met' if worst >= 0.5 else 'NOT met'}, "
                   f"worst ratio {worst:.2f}.", ""]
-    return "\n".join(lines + _profile_lines(profile))
+    return "\n".join(lines)
 
 
-def _profile_lines(profile: Profile) -> list[str]:
+def _profile_report(profile: Profile) -> str:
     lines = [f"Queries per run: dispatch {len(profile.dispatch_sql)} (publish included), "
              f"execute {len(profile.execute_sql)}. In this process, per run: dispatch {profile.dispatch_ms:.1f} ms "
              f"(batches of {DISPATCH_BATCH}); run_execute {profile.execute_ms:.1f} ms on a warm connection, "
@@ -468,7 +468,7 @@ def _profile_lines(profile: Profile) -> list[str]:
              f"{profile.connect_ms:.1f} ms.", ""]
     for label, queries in (("dispatch", profile.dispatch_sql), ("execute", profile.execute_sql)):
         lines += [f"{label}:"] + [f"  {i}. {_shorten(sql)}" for i, sql in enumerate(queries, 1)]
-    return lines
+    return "\n".join(lines)
 
 
 def _shorten(sql: str, width: int = 140) -> str:
@@ -516,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    import runs.services.execute  # noqa: F401  (a broken tree fails here, before any worker starts)
     from scheduler_project.celery import app
 
     app.conf.task_routes = (_route_execute,)
@@ -532,9 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop_all()
         print(f"process logs: {procs.logs}", flush=True)
-    profile = _profile(ledger)
-    _reset_state()
-    print(_report(args, modes, profile, load))
+    print(_report(args, modes, load), flush=True)
+    try:
+        print(_profile_report(_profile(ledger)))
+    finally:
+        _reset_state()
     return 0
 
 

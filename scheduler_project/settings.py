@@ -7,11 +7,16 @@ on a bare machine.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 
 from .env import check_redis_url, env_bool, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Every ZoneInfo (Django's conversions included) reads the pinned ``tzdata``
+# package, never the host's tz database, so every node computes the same instants.
+zoneinfo.reset_tzpath(to=[])
 
 
 def _server_urls() -> tuple[str, str]:

@@ -5,7 +5,8 @@ Models are declarative: validation lives in ``clean()`` and in the pure
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -99,7 +100,9 @@ DEFINITION_FIELDS = (
     "retry_backoff_max_seconds", "input_template", "session_mode",
 )
 
-_non_negative = [MinValueValidator(0)]
+# A fixed instant to sample a cron's spacing from (jitter validation), so the
+# verdict does not depend on the day the schedule is saved.
+JITTER_SAMPLE_FROM = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
 
 
 class ScheduleQuerySet(models.QuerySet):
@@ -224,8 +227,29 @@ class Schedule(models.Model):
             errors["end_at"] = "end_at must be after start_at."
         if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
             errors["retry_backoff_max_seconds"] = "Must be at least retry_backoff_seconds."
+        if not errors and self.jitter_seconds:
+            errors.update(self._clean_jitter())
         if errors:
             raise ValidationError(errors)
+
+    def _clean_jitter(self) -> dict[str, str]:
+        """Jitter must stay below the gap between ticks, or ticks would swap order."""
+        gap = self._shortest_gap()
+        if gap is not None and self.jitter_seconds >= gap.total_seconds():
+            return {"jitter_seconds": f"Jitter must be shorter than the time between ticks "
+                                      f"({int(gap.total_seconds())}s)."}
+        return {}
+
+    def _shortest_gap(self) -> timedelta | None:
+        if self.kind == ScheduleKind.INTERVAL:
+            return self.interval
+        if self.kind != ScheduleKind.CRON:
+            return None
+        spec = timing.Plan(timing.CronSpec(self.cron, self.timezone, self.dst_gap, self.dst_fold))
+        sample = timing.ticks_between(spec, after=JITTER_SAMPLE_FROM, until=JITTER_SAMPLE_FROM + timedelta(days=800),
+                                      limit=60)
+        instants = [tick.at for tick in sample if tick.runs]
+        return min((b - a for a, b in zip(instants, instants[1:])), default=None)
 
     def _clean_kind_fields(self) -> dict[str, str]:
         errors: dict[str, str] = {}

@@ -89,3 +89,14 @@ def test_deleted_schedule_frees_its_name(agent):
 def test_database_rejects_cron_kind_without_expression(agent):
     with pytest.raises(IntegrityError):
         Schedule.objects.create(agent=agent, name="x", kind="cron", cron="")
+
+
+def test_jitter_longer_than_the_interval_is_rejected(agent):
+    schedule = Schedule(agent=agent, name="x", kind="interval", interval_seconds=60, jitter_seconds=60)
+    assert "jitter_seconds" in errors_of(schedule)
+
+
+def test_jitter_longer_than_the_cron_spacing_is_rejected(agent):
+    errors = errors_of(Schedule(agent=agent, name="x", cron="*/5 * * * *", jitter_seconds=300))
+    assert "300s" in errors["jitter_seconds"][0]
+    Schedule(agent=agent, name="x", cron="*/5 * * * *", jitter_seconds=299).full_clean()

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Min
 
 from runs.models import RunState
+from runs.publish import publish_runs_on_commit
 from runs.services.dispatch import DispatchRequest, run_dispatch
 
 from . import timing
@@ -40,7 +41,9 @@ def schedules_fire_due(*, now: datetime, batch: int) -> FireReport:
             Schedule.objects.due(now=now).select_related("agent")
             .select_for_update(skip_locked=True, of=("self",)).order_by("next_fire_at")[:batch]
         )
-        runs = sum(schedule_fire(schedule, now=now) for schedule in due)
+        pending: list[int] = []
+        runs = sum(schedule_fire(schedule, now=now, pending=pending) for schedule in due)
+        publish_runs_on_commit(pending)  # one batch after the commit
     return FireReport(schedules=len(due), runs=runs, next_due=next_due_at())
 
 
@@ -49,15 +52,19 @@ def next_due_at() -> datetime | None:
     return live.aggregate(at=Min("next_fire_at"))["at"]
 
 
-def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
-    """Record every due tick of one locked schedule; returns the rows inserted."""
+def schedule_fire(schedule: Schedule, *, now: datetime, pending: list[int] | None = None) -> int:
+    """Record every due tick of one locked schedule; returns the rows inserted.
+
+    Ids of new pending runs are appended to ``pending`` for the caller to
+    publish after its commit (without a list, each run publishes itself).
+    """
     plan = schedule.plan()
     start = schedule.next_tick_at - timedelta(microseconds=1)
     ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
                                              runs_so_far=schedule.run_count) if t.fire_at <= now]
     decision = missed_decide(schedule, ticks, now=now)
     started = schedule.run_count
-    inserted = sum(_dispatch(schedule, request, now=now) for request in decision.requests)
+    inserted = sum(_dispatch(schedule, request, now=now, pending=pending) for request in decision.requests)
     last = ticks[-1].at if ticks else schedule.next_tick_at
     _advance(schedule, plan, after=last, await_completion=_awaits_completion(schedule, started))
     return inserted
@@ -69,12 +76,14 @@ def _awaits_completion(schedule: Schedule, runs_before: int) -> bool:
             and schedule.run_count > runs_before)
 
 
-def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime) -> int:
-    run = run_dispatch(schedule, request, now=now)
+def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime, pending: list[int] | None) -> int:
+    run = run_dispatch(schedule, request, now=now, publish=pending is None)
     if run is None:
         return 0
     if run.state == RunState.PENDING:
         schedule.run_count += 1
+        if pending is not None:
+            pending.append(run.pk)
     return 1
 
 

@@ -38,8 +38,12 @@ class DispatchRequest:
     period_end: datetime | None = None
 
 
-def run_dispatch(schedule, request: DispatchRequest, *, now: datetime) -> Run | None:
-    """Insert the run for one tick and publish it after commit; None if it already exists."""
+def run_dispatch(schedule, request: DispatchRequest, *, now: datetime, publish: bool = True) -> Run | None:
+    """Insert the run for one tick and publish it after commit; None if it already exists.
+
+    ``publish=False`` leaves publishing to the caller (the beat sends a whole
+    batch after its commit); the outbox sweeper covers a caller that dies first.
+    """
     run = _build_run(schedule, request, now=now)
     try:
         with transaction.atomic():
@@ -47,7 +51,7 @@ def run_dispatch(schedule, request: DispatchRequest, *, now: datetime) -> Run | 
     except IntegrityError:
         log.info("tick %s of schedule %s already dispatched", request.tick_at, schedule.pk)
         return None
-    if run.state == RunState.PENDING:
+    if publish and run.state == RunState.PENDING:
         publish_runs_on_commit([run.pk])
     return run
 

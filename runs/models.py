@@ -110,6 +110,8 @@ class Run(models.Model):
             # Outbox: committed, pending, never published.
             models.Index(fields=["created_at"], name="run_unpublished_idx",
                          condition=Q(state="pending", published_at__isnull=True)),
+            # Published runs still pending (the sweeper republishes stale ones).
+            models.Index(fields=["published_at"], name="run_pending_published_idx", condition=Q(state="pending")),
             # Retries waiting in the database.
             models.Index(fields=["not_before"], name="run_retry_due_idx",
                          condition=Q(state="pending", not_before__isnull=False)),

@@ -15,7 +15,7 @@ from django.db.models.functions import Now
 from scheduler_project.celery import app
 from scheduler_project.faults import fault_point
 
-from .models import Run
+from .models import Run, RunState
 
 EXECUTE_TASK = "runs.execute"
 HARD_LIMIT_GRACE = 10  # seconds between the soft and the hard time limit
@@ -32,7 +32,7 @@ def publish_runs_now(run_ids: Sequence[int]) -> None:
         # pool child is killed, and the reaper settles the run after its lease.
         timeout = timeouts.get(run_id) or settings.CELERY_TASK_SOFT_TIME_LIMIT
         app.send_task(EXECUTE_TASK, args=[run_id], soft_time_limit=timeout, time_limit=timeout + HARD_LIMIT_GRACE)
-    Run.objects.filter(id__in=list(run_ids), published_at__isnull=True).update(published_at=Now())
+    Run.objects.filter(id__in=list(run_ids), state=RunState.PENDING).update(published_at=Now())
 
 
 def publish_runs_on_commit(run_ids: Sequence[int]) -> None:

@@ -71,11 +71,22 @@ class Overlap(str, enum.Enum):
     CANCEL_PREVIOUS = "cancel_previous"  # ask the active runs to stop, then run
 
 
-def overlap_decide(policy: str, *, active: int, buffered: int, max_concurrent: int) -> Overlap:
+def overlap_decide(policy: str, *, active: int, buffered: int, max_concurrent: int,
+                   retry: bool = False) -> Overlap:
     """What a run does when ``active`` runs of its concurrency scope are running.
 
-    ``buffered`` counts the *other* runs of the scope already waiting.
+    ``buffered`` counts the *other* runs of the scope already waiting. A retry
+    (an earlier attempt may have reached the agent) is never skipped and never
+    cancels others: it waits for its turn, so the ledger never calls a run
+    that may have acted "skipped".
     """
+    decision = _overlap_for_new_run(policy, active=active, buffered=buffered, max_concurrent=max_concurrent)
+    if retry and decision in (Overlap.SKIP, Overlap.CANCEL_PREVIOUS):
+        return Overlap.WAIT
+    return decision
+
+
+def _overlap_for_new_run(policy: str, *, active: int, buffered: int, max_concurrent: int) -> Overlap:
     if policy == "allow":
         return Overlap.RUN if active < max_concurrent else Overlap.SKIP
     if active == 0:

@@ -78,7 +78,7 @@ def _overlap(run: Run) -> Overlap:
     active = scope.filter(state=RunState.RUNNING).count()
     buffered = scope.filter(state=RunState.PENDING, buffered=True).count() if active else 0
     return overlap_decide(run.schedule.overlap_policy, active=active, buffered=buffered,
-                          max_concurrent=run.schedule.max_concurrent)
+                          max_concurrent=run.schedule.max_concurrent, retry=run.attempt > 0)
 
 
 def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime) -> Claim | None:

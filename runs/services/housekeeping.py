@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import F, Q
 
 from schedules.services import schedule_after_run
@@ -24,10 +25,19 @@ SWEEP_BATCH = 1000
 
 
 def runs_sweep_outbox(*, now: datetime) -> int:
-    """Publish pending runs that were committed but never (re)published, once due."""
+    """Publish pending runs that are due and have no live message.
+
+    Two cases: committed but never published (the publisher died after its
+    commit), and published long ago yet still pending: the message was
+    reserved by a worker that died before claiming it (Redis would redeliver
+    it only after the visibility timeout) or lost by the broker. A republished
+    run that was merely queued behind a backlog is claimed once; the spare
+    message finds nothing to claim.
+    """
+    stale = now - timedelta(seconds=settings.TICKWISE["REPUBLISH_AFTER"])
     ids = list(
-        Run.objects.filter(state=RunState.PENDING, published_at__isnull=True,
-                           created_at__lte=now - PUBLISH_GRACE)
+        Run.objects.filter(state=RunState.PENDING)
+        .filter(Q(published_at__isnull=True, created_at__lte=now - PUBLISH_GRACE) | Q(published_at__lte=stale))
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .order_by("created_at").values_list("id", flat=True)[:SWEEP_BATCH]
     )

@@ -199,22 +199,13 @@ def drain(fleet_schedules: list[Schedule], server: AgentServer, seconds: float) 
     return in_flight
 
 
-STRANDED = (
-    "the outbox sweeper republishes only runs with published_at IS NULL: a pending run whose execute "
-    "message was reserved by a worker that died before claiming it waits for the broker's visibility "
-    "timeout (TICKWISE_VISIBILITY_TIMEOUT, 2 h by default), and one whose message was lost stays "
-    "pending for good"
-)
+SKIPPED_AFTER_CALL = "recorded 'skipped' although an attempt of it reached the agent"
 
 
-SKIPPED_AFTER_CALL = (
-    "the overlap policy is applied again when a reaped run is re-claimed: a run whose earlier attempt "
-    "reached the agent is recorded 'skipped: overlap', as if it never ran, and its intent is left open"
-)
-
-
-def fault_injection(stack, waiter, server: AgentServer, variant: Variant) -> None:
+def fault_injection(stack, waiter, server: AgentServer, variant: Variant, settings) -> None:
     ensure_pulses(IntervalSchedule, PeriodicTask)  # the test database is flushed between tests
+    # Messages stranded by a killed worker are republished within the drain, not after 5 minutes.
+    settings.TICKWISE = {**settings.TICKWISE, "REPUBLISH_AFTER": 10}
     chaos = Chaos(seed=int(os.environ.get("TICKWISE_CHAOS_SEED", random.randrange(1 << 30))))
     print(f"\nchaos seed {chaos.seed} (set TICKWISE_CHAOS_SEED to replay the kill sequence)")
     schedules = make_fleet(server)
@@ -233,15 +224,13 @@ def fault_injection(stack, waiter, server: AgentServer, variant: Variant) -> Non
     report(rows, server, chaos)
     attempts = delivered_attempts(server)
     known = {**stranded_runs(stuck), **skipped_after_the_agent(rows, attempts)}
-    assert not set(stuck) - set(known), "runs still in flight after the drain:\n" + "\n".join(
-        describe(run) for run in stuck if run not in known)
+    assert not stuck, "runs still in flight after the drain:\n" + "\n".join(
+        f"{describe(run)} {known.get(run, '')}" for run in stuck)
+    assert not known, "\n".join(f"{describe(run)}: {why}" for run, why in known.items())
     assert_one_row_per_tick(schedules)
-    assert_terminal_with_reason([run for run in rows if run not in known])
+    assert_terminal_with_reason(rows)
     assert_no_attempt_delivered_twice(rows, attempts)
     assert chaos.group_kills + chaos.child_kills >= variant.chaos_seconds // 6, chaos.log
-    if known:
-        # Everything else held; these rows hit the bugs the xfail tests below reproduce.
-        pytest.xfail("\n".join(f"{describe(run)}: {why}" for run, why in known.items()))
 
 
 def report(rows: list[Run], server: AgentServer, chaos: Chaos) -> None:
@@ -344,15 +333,15 @@ def assert_no_attempt_delivered_twice(rows: list[Run], attempts: dict[str, list[
             assert call.state == CallState.SUCCEEDED, describe(run)
 
 
-def test_workers_killed_at_random_leave_one_terminal_row_per_tick(stack, waiter, agent_server):
-    fault_injection(stack, waiter, agent_server, DEFAULT)
+def test_workers_killed_at_random_leave_one_terminal_row_per_tick(stack, waiter, agent_server, settings):
+    fault_injection(stack, waiter, agent_server, DEFAULT, settings)
 
 
 @pytest.mark.soak
 @pytest.mark.skipif(os.environ.get("TICKWISE_SOAK") != "1",
                     reason="the 10-minute soak runs only with TICKWISE_SOAK=1")
-def test_soak_workers_killed_at_random_for_ten_minutes(stack, waiter, agent_server):
-    fault_injection(stack, waiter, agent_server, SOAK)
+def test_soak_workers_killed_at_random_for_ten_minutes(stack, waiter, agent_server, settings):
+    fault_injection(stack, waiter, agent_server, SOAK, settings)
 
 
 # A worker's part in this, reduced to what the broker sees: reserve one
@@ -367,7 +356,6 @@ with app.connection_for_read() as connection:
 """
 
 
-@pytest.mark.xfail(strict=True, reason=STRANDED)
 @pytest.mark.parametrize("fate", ["reserved by a worker that died", "lost by the broker"])
 def test_a_published_run_whose_message_vanished_is_published_again(stack, waiter, fate):
     agent = Agent.objects.create(name="stranded", adapter="echo")
@@ -391,7 +379,6 @@ def test_a_published_run_whose_message_vanished_is_published_again(stack, waiter
            what=f"run {run.pk} to run ten minutes after its message was {fate}")
 
 
-@pytest.mark.xfail(strict=True, reason=SKIPPED_AFTER_CALL)
 @pytest.mark.django_db
 def test_a_reaped_run_whose_attempt_reached_the_agent_is_never_recorded_skipped():
     agent = Agent.objects.create(name="overlapping", adapter="echo")

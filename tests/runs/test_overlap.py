@@ -129,3 +129,8 @@ def max_overlap(runs: list[Run]) -> int:
         active += step
         peak = max(peak, active)
     return peak
+
+
+@pytest.mark.parametrize("policy", ["skip", "buffer_one", "allow", "cancel_previous"])
+def test_a_retry_waits_instead_of_being_skipped(policy):
+    assert overlap_decide(policy, active=3, buffered=1, max_concurrent=2, retry=True) is Overlap.WAIT

@@ -21,7 +21,7 @@ from django.db.models.functions import Now
 
 from schedules.policies import Overlap, overlap_decide
 
-from ..models import Run, RunState, SkipReason
+from ..models import AgentCall, Run, RunState, SkipReason
 
 log = logging.getLogger("tickwise.claim")
 
@@ -39,16 +39,25 @@ def lease_for(run: Run) -> timedelta:
     return timedelta(seconds=run.schedule.timeout_seconds + settings.TICKWISE["LEASE_MARGIN"])
 
 
-def run_claim(run_id: int, *, owner: str, now: datetime) -> Claim | None:
-    """Claim ``run_id`` or apply its overlap decision; None when this attempt does not run."""
-    run = Run.objects.select_related("schedule", "agent").filter(id=run_id).first()
+def run_load(run_id: int) -> Run | None:
+    return Run.objects.select_related("schedule", "agent").filter(id=run_id).first()
+
+
+def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | None = None) -> Claim | None:
+    """Claim a run or apply its overlap decision; None when this attempt does not run.
+
+    With ``intent`` (the rendered input) the claim also records the attempt's
+    intent in the same short transaction, before the agent is called.
+    """
+    run = run_id if isinstance(run_id, Run) else run_load(run_id)
     if run is None or run.state != RunState.PENDING or (run.not_before and run.not_before > now):
         return None
     with transaction.atomic():
         _lock_scope(run)
         decision = _overlap(run)
         if decision is Overlap.RUN or decision is Overlap.CANCEL_PREVIOUS:
-            return _take(run, owner=owner, cancel_others=decision is Overlap.CANCEL_PREVIOUS, now=now)
+            return _take(run, owner=owner, cancel_others=decision is Overlap.CANCEL_PREVIOUS, now=now,
+                         intent=intent)
         if decision is Overlap.WAIT:
             _fenced_pending(run).update(buffered=True, published_at=None, not_before=now + BUFFER_RECHECK)
         else:
@@ -81,18 +90,25 @@ def _overlap(run: Run) -> Overlap:
                           max_concurrent=run.schedule.max_concurrent, retry=run.attempt > 0)
 
 
-def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime) -> Claim | None:
-    won = _fenced_pending(run).update(
-        state=RunState.RUNNING, attempt=F("attempt") + 1, fencing_token=F("fencing_token") + 1,
-        lease_owner=owner, lease_expires_at=Now() + lease_for(run), started_at=Now(), buffered=False,
-    )
-    if not won:
+def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime, intent: str | None) -> Claim | None:
+    fields = {"state": RunState.RUNNING, "attempt": F("attempt") + 1, "fencing_token": F("fencing_token") + 1,
+              "lease_owner": owner, "lease_expires_at": Now() + lease_for(run), "started_at": Now(),
+              "buffered": False}
+    if intent is not None:
+        fields["input"] = intent
+    if not _fenced_pending(run).update(**fields):
         log.info("run %s: claimed elsewhere", run.id)
         return None
     if cancel_others:
         Run.objects.filter(scope_filter(run), state=RunState.RUNNING).exclude(id=run.id).update(
             cancel_requested_at=now)
-    run.refresh_from_db()
+    # The UPDATE matched the token we read, so the new values are known without a reload.
+    run.state, run.attempt, run.fencing_token = RunState.RUNNING, run.attempt + 1, run.fencing_token + 1
+    run.lease_owner, run.buffered, run.started_at = owner, False, now
+    if intent is not None:
+        run.input = intent
+        AgentCall.objects.create(run_id=run.id, attempt=run.attempt, fencing_token=run.fencing_token,
+                                 idempotency_key=run.idempotency_key)
     return Claim(run=run, token=run.fencing_token)
 
 

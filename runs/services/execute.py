@@ -16,7 +16,7 @@ from schedules.inputs import render_template
 from ..adapters import AdapterError, AgentRequest, adapter_for
 from ..models import ErrorCategory, Run, RunState
 from . import outcome
-from .claim import Claim, lease_for, run_claim
+from .claim import Claim, lease_for, run_claim, run_load
 from .heartbeat import Heartbeat
 
 log = logging.getLogger("tickwise.execute")
@@ -26,22 +26,32 @@ HISTORY_LIMIT = 20
 
 def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     """Run one attempt; returns the state recorded, or None when there was nothing to do."""
-    claim = run_claim(run_id, owner=owner, now=now)
+    run = run_load(run_id)
+    if run is None or run.state != RunState.PENDING:
+        return None  # a duplicate delivery: another attempt owns (or finished) the run
+    run_input = render_input(run)
+    claim = run_claim(run, owner=owner, now=now, intent=run_input)
     if claim is None:
         return None
-    run_input = render_input(claim.run)
-    if not outcome.record_intent(claim, run_input):
-        return None
     watch_cancel = claim.run.schedule.overlap_policy == "cancel_previous"
+    adapter = adapter_for(claim.run.agent.adapter)
     with Heartbeat(claim.run.id, claim.token, lease_for(claim.run), watch_cancel=watch_cancel) as heartbeat:
         try:
-            output = adapter_for(claim.run.agent.adapter).call(_request(claim.run, run_input, heartbeat))
+            output = adapter.call(_request(claim.run, run_input, heartbeat))
         except AdapterError as error:
+            if _may_have_acted(error) and not adapter.idempotent:
+                # The request went out and no answer came back: the agent may
+                # have acted, and it does not dedupe by key. Surface, don't retry.
+                return outcome.record_unknown(claim, message=str(error), category=error.category, now=now)
             return outcome.record_failure(claim, message=str(error), category=error.category,
                                           transient=error.transient, now=now)
         except SoftTimeLimitExceeded:
             return _timed_out(claim, now=now)
     return outcome.record_success(claim, output, cancelled=heartbeat.cancelled.is_set())
+
+
+def _may_have_acted(error: AdapterError) -> bool:
+    return error.transient and error.category == ErrorCategory.TIMEOUT
 
 
 def _timed_out(claim: Claim, *, now: datetime) -> str | None:

@@ -41,8 +41,9 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
             log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
             return None
         _close_call(claim, CallState.SUCCEEDED)
-    Schedule.objects.filter(id=claim.run.schedule_id).update(consecutive_failures=0)
-    schedule_after_run(claim.run.id)
+    # A conditional reset: no row is written while the streak is already zero.
+    Schedule.objects.filter(id=claim.run.schedule_id, consecutive_failures__gt=0).update(consecutive_failures=0)
+    _after_completion(claim)
     return state
 
 
@@ -63,8 +64,26 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
         _close_call(claim, CallState.FAILED, message)
     if not retry:
         count_failure(run.schedule_id, now=now)
-        schedule_after_run(run.id)
+        _after_completion(claim)
     return fields["state"]
+
+
+def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) -> str | None:
+    """The agent may have acted and the outcome is lost: terminal ``unknown``, for a person to judge."""
+    with transaction.atomic():
+        if not fenced(claim).update(state=RunState.UNKNOWN, error_category=category, error_message=message[:2000],
+                                    finished_at=Now(), lease_expires_at=None):
+            return None
+        _close_call(claim, CallState.FAILED, message)
+    count_failure(claim.run.schedule_id, now=now)
+    _after_completion(claim)
+    return RunState.UNKNOWN
+
+
+def _after_completion(claim: Claim) -> None:
+    schedule = claim.run.schedule
+    if schedule.kind == "interval" and schedule.interval_mode == "after_completion":
+        schedule_after_run(claim.run.id)
 
 
 def _close_call(claim: Claim, state: str, message: str = "") -> None:

@@ -133,11 +133,16 @@ def _crontab(cron: str, zone: str):
 
 
 def dcb_unload() -> None:
+    """Delete the bench's tasks in SQL: through the ORM each deletion signals a change."""
+    from django.db import connection
     from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask, PeriodicTasks
 
-    PeriodicTask.objects.filter(task=TASK).delete()
-    CrontabSchedule.objects.filter(periodictask__isnull=True).delete()
-    ClockedSchedule.objects.filter(periodictask__isnull=True).delete()
+    tasks = PeriodicTask._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {tasks} WHERE task = %s", [TASK])
+        for model, column in ((CrontabSchedule, "crontab_id"), (ClockedSchedule, "clocked_id")):
+            cursor.execute(f"DELETE FROM {model._meta.db_table} s WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM {tasks} t WHERE t.{column} = s.id)")
     PeriodicTasks.update_changed()
 
 

@@ -49,6 +49,8 @@ def measure(call: Callable[[], Any], *, counter: CommandCounter | None = None) -
     from django.test.utils import CaptureQueriesContext
 
     before = counter.commands if counter else 0
+    # The log is a bounded deque: once full, CaptureQueriesContext's length arithmetic sees nothing.
+    connection.queries_log.clear()
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         result = call()

@@ -4,7 +4,9 @@ A real ``celery beat`` process runs the scheduler under test against the bench
 stores. Each edit goes through the system's own write path; the clock starts
 when the edit has returned (committed) and stops when the beat's message for
 that schedule is in the broker queue (read with BRPOP, nothing else consumes
-it). Edits start once the beat has sent its first message (a housekeeping
+it). Each edit waits a random 0-5 s first, so edits land at random points of
+the beat's sleep (as a user's would), not just after its last wake-up. Edits
+start once the beat has sent its first message (a housekeeping
 pulse, due at start), so django-celery-beat's initial load is not counted as
 propagation; that wait is reported as ``ready``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import subprocess
 import time
@@ -23,6 +26,7 @@ from pathlib import Path
 from beat_setup import QUEUE, ROOT, queue_purge, redis_bench
 
 Matcher = Callable[[dict, str], bool]
+MAX_PHASE = 5.0  # seconds: the longest beat sleep of all three schedulers
 
 
 @dataclass(frozen=True)
@@ -89,10 +93,12 @@ def propagation_measure(edit: Callable[[str], None], matches: Matcher, names: li
     """Edit each name in turn (no new edit after ``budget`` seconds)."""
     ready = beat_ready(started=started, timeout=ready_timeout)
     seconds, missed, deadline = [], 0, time.monotonic() + budget
+    phase = random.Random(len(names))
     for name in names:
         if time.monotonic() > deadline:
             break
         queue_purge()
+        time.sleep(phase.uniform(0, MAX_PHASE))
         edit(name)
         took = _await(name, matches, timeout=timeout)
         if took is None:

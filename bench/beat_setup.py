@@ -7,6 +7,7 @@ test suite and a local stack run on the same servers.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -107,3 +108,9 @@ def queue_purge() -> int:
     count = client.llen(QUEUE)
     client.delete(QUEUE, *client.keys(f"{QUEUE}\x06*"), "unacked", "unacked_index")
     return count
+
+
+def quiet() -> None:
+    """Each incumbent logs every send at INFO; thousands of lines would drown the tables."""
+    for name in ("celery", "django_celery_beat", "redbeat", "tickwise"):
+        logging.getLogger(name).setLevel(logging.WARNING)

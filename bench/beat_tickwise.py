@@ -53,3 +53,24 @@ def tickwise_run_schedule(run_id: int) -> str | None:
 
     run = Run.objects.filter(id=run_id).select_related("schedule").first()
     return run.schedule.name if run and run.schedule else None
+
+
+def tickwise_explain(scheduler, *, now: datetime) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statements an idle loop runs on the schedule table.
+
+    The statements are captured from a real loop, so the plans are those of
+    whatever the beat runs; they are explained in a transaction rolled back.
+    """
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        tickwise_loop(scheduler, now=now)
+    statements = [q["sql"] for q in captured.captured_queries if 'FROM "schedules_schedule"' in q["sql"]]
+    plans = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plans[sql] = [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True)
+    return plans

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from beat_setup import BENCH_DIR, bench_urls, database_recreate, django_start, process_env  # noqa: E402
+from beat_setup import BENCH_DIR, ROOT, bench_urls, database_recreate, django_start, process_env, quiet  # noqa: E402
 
 MINUTE = timedelta(minutes=1)
 
@@ -38,12 +38,17 @@ MINUTE = timedelta(minutes=1)
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated schedule counts")
-    parser.add_argument("--loops", type=int, default=5, help="loops per median (at least 5 recommended)")
+    parser.add_argument("--loops", type=int, default=5, help="loops per median (at least 5)")
     parser.add_argument("--edits", type=int, default=5, help="schedule edits timed per scheduler")
     parser.add_argument("--systems", default="tickwise,dcb,redbeat")
     parser.add_argument("--seed", type=int, default=4)
-    parser.add_argument("--drain-seconds", type=float, default=20.0,
-                        help="longest time one django-celery-beat 1%% loop may take")
+    parser.add_argument("--drain-seconds", type=float, default=10.0,
+                        help="longest time one django-celery-beat 1%% loop may take (then scaled up)")
+    parser.add_argument("--phase-seconds", type=float, default=240.0,
+                        help="longest time one scheduler's in-process measurements may take")
+    parser.add_argument("--propagation-after", type=float, default=60.0,
+                        help="skip the real-beat edit timing when start-up took longer than this (s): "
+                             "every django-celery-beat edit reloads all tasks, which takes about as long")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -51,27 +56,40 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _quiet() -> None:
-    # Each incumbent logs every send at INFO; thousands of lines would drown the tables.
-    for name in ("celery", "django_celery_beat", "redbeat", "tickwise"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
-def _summary(samples, **extra) -> dict:
-    from beat_measure import summarize
+def _phase_lines(command: list[str], env: dict[str, str], limit: float) -> tuple[list[dict], bool]:
+    """The JSON lines a phase process printed, and whether it finished within ``limit``."""
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit, cwd=ROOT)
+    except subprocess.TimeoutExpired as expired:  # the child is killed; keep what it printed
+        out = expired.stdout or ""
+        return _parse(out.decode() if isinstance(out, bytes) else out), False
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command[1:3])} failed:\n{done.stderr[-4000:]}")
+    return _parse(done.stdout), True
 
-    summary = summarize(samples)
-    return {"ms": summary.ms, "ops": summary.queries + summary.commands, "loops": summary.count, **extra}
+
+def _parse(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def _startup(system: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, str(BENCH_DIR / "beat_startup.py"), system], env=env,
-                         capture_output=True, text=True, timeout=600, cwd=BENCH_DIR.parent)
-    if out.returncode:
-        raise RuntimeError(f"start-up of {system} failed:\n{out.stderr[-3000:]}")
-    raw = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"ms": raw["seconds"] * 1000, "ops": raw["queries"] + raw["commands"],
-            "rss_mib": raw["rss_delta_kib"] / 1024, "peak_mib": raw["peak_delta_kib"] / 1024}
+def _loops(lines: list[dict], kind: str) -> list[dict]:
+    return [line for line in lines if line["kind"] == kind]
+
+
+def _due_summary(lines: list[dict]) -> dict:
+    """Medians of the 1% loops; a loop cut short by its time limit is scaled up to all it had to send."""
+    targets = [line.get("armed", line["due"]) for line in lines]
+    full = [line["seconds"] * (target / line["sent"] if 0 < line["sent"] < target else 1)
+            for line, target in zip(lines, targets)]
+    return {"ms": _median(full) * 1000, "ops": _median([line["ops"] for line in lines]), "loops": len(lines),
+            "due": _median([line["due"] for line in lines]), "armed": _median(targets),
+            "sent": _median([line["sent"] for line in lines]),
+            "cut_short": sum(1 for line, target in zip(lines, targets) if line["sent"] < target),
+            "ms_per_due": _median([line["seconds"] / max(1, line["sent"]) for line in lines]) * 1000}
 
 
 class SizeRun:
@@ -88,104 +106,66 @@ class SizeRun:
         # clock while the phase runs, except what the benchmark makes due.
         self.base = now + 31 * MINUTE
         self.due_sets: list[list[str]] = []
+        self.due_file = logs / f"due-{size}.json"
         self.results: dict[str, dict] = {}
 
     def run(self) -> dict[str, dict]:
-        from beat_data import dcb_unload, tickwise_unload
+        from beat_data import dcb_load, dcb_unload, redbeat_load, tickwise_load, tickwise_unload
         from beat_setup import redis_flush
 
         redis_flush()
         tickwise_unload()
         dcb_unload()
-        for system in ("tickwise", "dcb", "redbeat"):
-            if system in self.args.systems or (system == "tickwise" and not self.due_sets):
+        loads = {"tickwise": lambda: tickwise_load(self.specs, after=self.base),
+                 "dcb": lambda: dcb_load(self.specs, last_run_at=self.base),
+                 "redbeat": lambda: redbeat_load(self.app, self.specs, last_run_at=self.base)}
+        for system, load in loads.items():
+            # The Tickwise phase always runs: it decides which schedules are due in each loop.
+            if system in self.args.systems or system == "tickwise":
                 started = time.monotonic()
-                getattr(self, system)()
+                load()
+                self.results[system] = self.measure(system)
+                if system == "dcb":
+                    dcb_unload()  # its tasks would otherwise ride along in Tickwise's housekeeping beat
                 print(f"  {system}: {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+        if "tickwise" not in self.args.systems:
+            del self.results["tickwise"]
         return self.results
 
-    # --- Tickwise ---------------------------------------------------------------
+    def measure(self, system: str) -> dict:
+        command = [sys.executable, str(BENCH_DIR / "beat_phase.py"), system, "--loops", str(self.args.loops),
+                   "--base", self.base.isoformat(), "--drain-seconds", str(self.args.drain_seconds)]
+        if system != "tickwise":
+            command += ["--due", str(self.due_file)]
+        lines, finished = _phase_lines(command, self.env, self.args.phase_seconds)
+        if system == "tickwise":
+            self.due_sets = _loops(lines, "due_sets")[0]["sets"]
+            self.due_file.write_text(json.dumps(self.due_sets))
+        result = self._summaries(lines)
+        if not finished:
+            result["cut_at_s"] = self.args.phase_seconds
+        if "startup" not in result:
+            result["startup"] = {"over_ms": self.args.phase_seconds * 1000}
+        elif result["startup"]["ms"] > self.args.propagation_after * 1000:
+            result["propagation"] = {"skipped": "start-up took longer than --propagation-after"}
+        else:
+            result["propagation"] = self._propagation(system)
+        if explain := _loops(lines, "explain"):
+            result["explain"] = explain[0]["plans"]
+        return result
 
-    def tickwise(self) -> None:
-        from beat_data import tickwise_load
-        from beat_measure import measure
-        from beat_setup import queue_purge
-        from beat_tickwise import tickwise_fired_names, tickwise_loop, tickwise_scheduler
-
-        tickwise_load(self.specs, after=self.base)
-        startup = _startup("tickwise", self.env)
-        scheduler, idle, due = tickwise_scheduler(self.app), [], []
-        for k in range(1, self.args.loops + 1):
-            minute = self.base + k * MINUTE
-            due.append(measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=0.25))))
-            self.due_sets.append(tickwise_fired_names(tick_at=minute))
-            idle.append(measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=30))))
-            queue_purge()
-        if "tickwise" not in self.args.systems:
-            return
-        self.results["tickwise"] = {"idle": _summary(idle), "due": self._due_summary(due, [s.result for s in due]),
-                                    "startup": startup, "propagation": self._propagation("tickwise")}
-
-    def _due_summary(self, samples, sent: list[int]) -> dict:
-        """Medians of the 1% loops; a loop cut short by its time limit is scaled up to all it had due."""
-        import statistics
-
-        due = [len(names) for names in self.due_sets]
-        full = [sample.seconds * (d / n if 0 < n < d else 1) for sample, d, n in zip(samples, due, sent)]
-        summary = _summary(samples, due=statistics.median(due), sent=statistics.median(sent),
-                           cut_short=sum(1 for d, n in zip(due, sent) if n < d))
-        summary["ms"] = statistics.median(full) * 1000
-        summary["ms_per_due"] = statistics.median(s.seconds / max(1, n) for s, n in zip(samples, sent)) * 1000
-        return summary
-
-    # --- django-celery-beat ----------------------------------------------------
-
-    def dcb(self) -> None:
-        from beat_data import dcb_load, dcb_unload
-        from beat_incumbents import dcb_arm, dcb_drain, dcb_scheduler
-        from beat_measure import measure
-        from beat_setup import queue_purge
-
-        dcb_load(self.specs, last_run_at=self.base)
-        startup = _startup("dcb", self.env)
-        scheduler = dcb_scheduler(self.app)
-        scheduler.tick()  # the first tick fills the heap: that is start-up, measured above
-        idle = [measure(scheduler.tick) for _ in range(self.args.loops)]
-        due, sent = [], []
-        for names in self.due_sets:
-            dcb_arm(scheduler, names, now=datetime.now(timezone.utc))
-            sample = measure(lambda: dcb_drain(scheduler, limit=len(names) + 1, seconds=self.args.drain_seconds))
-            due.append(sample)
-            sent.append(sample.result["sent"])
-            queue_purge()
-        propagation = self._propagation("dcb")
-        dcb_unload()
-        self.results["dcb"] = {"idle": _summary(idle), "due": self._due_summary(due, sent),
-                               "startup": startup, "propagation": propagation}
-
-    # --- celery-redbeat ----------------------------------------------------------
-
-    def redbeat(self) -> None:
-        from beat_data import redbeat_load
-        from beat_incumbents import redbeat_arm, redbeat_scheduler
-        from beat_measure import CommandCounter, measure
-        from beat_setup import queue_purge
-
-        redbeat_load(self.app, self.specs, last_run_at=self.base)
-        startup = _startup("redbeat", self.env)
-        counter = CommandCounter()
-        scheduler = redbeat_scheduler(self.app, client=counter.client(self.app.conf.redbeat_redis_url))
-        scheduler.tick()
-        idle = [measure(scheduler.tick, counter=counter) for _ in range(self.args.loops)]
-        due = []
-        for names in self.due_sets:
-            redbeat_arm(self.app, names, now=datetime.now(timezone.utc))
-            due.append(measure(scheduler.tick, counter=counter))
-            queue_purge()
-        scheduler.lock.release()  # the beat process below takes the lock
-        self.results["redbeat"] = {"idle": _summary(idle),
-                                   "due": self._due_summary(due, [len(n) for n in self.due_sets]),
-                                   "startup": startup, "propagation": self._propagation("redbeat")}
+    @staticmethod
+    def _summaries(lines: list[dict]) -> dict:
+        result: dict = {}
+        for line in _loops(lines, "startup"):
+            result["startup"] = {"ms": line["seconds"] * 1000, "ops": line["ops"], "rss_mib": line["rss_mib"],
+                                 "peak_mib": line["peak_mib"]}
+        if idle := _loops(lines, "idle"):
+            result["idle"] = {"ms": _median([x["seconds"] for x in idle]) * 1000,
+                              "ops": _median([x["ops"] for x in idle]), "loops": len(idle)}
+        if due := _loops(lines, "due"):
+            result["due"] = _due_summary(due)
+        return result
 
     # --- change propagation with a real beat process ---------------------------
 
@@ -215,7 +195,7 @@ class SizeRun:
 # django-celery-beat edit reloads every task, so its limits are the widest.
 PROPAGATION_LIMITS = {
     "tickwise": {"ready_timeout": 30, "timeout": 30, "budget": 60},
-    "dcb": {"ready_timeout": 300, "timeout": 150, "budget": 120},
+    "dcb": {"ready_timeout": 240, "timeout": 120, "budget": 60},
     "redbeat": {"ready_timeout": 3, "timeout": 30, "budget": 60},
 }
 
@@ -259,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         database_recreate(urls)
         django_start(urls)
-        _quiet()
+        quiet()
         from beat_report import size_table
 
         env, logs = process_env(urls), Path(tempfile.mkdtemp(prefix="tickwise-bench-beat-"))
@@ -269,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             print(f"size {size:,} ...", file=sys.stderr, flush=True)
             everything[size] = SizeRun(size, args, env, logs).run()
-            print(size_table(size, everything[size]) + "\n", flush=True)
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(size_table(size, everything[size]) + f"  \nload average after this size: {load}\n", flush=True)
         if args.json:
             args.json.write_text(json.dumps(everything, indent=2, default=str))
         return 0

@@ -1,0 +1,145 @@
+"""One scheduler's in-process measurements, in a fresh process.
+
+Run by ``bench_beat.py`` as::
+
+    python bench/beat_phase.py tickwise|dcb|redbeat --loops N --base ISO [--due FILE]
+
+with the bench's DATABASE_URL and REDIS_URL. Prints JSON lines as it goes (so
+a phase stopped at its time limit still reports what it measured):
+
+- ``startup``: construction plus first tick: seconds, SQL statements, Redis
+  commands, and the resident set size the process gained (``VmRSS`` after
+  minus before; imports and ``django.setup()`` come before the baseline, as
+  every beat pays them);
+- ``idle`` and ``due``: one line per loop with nothing due / with 1% due;
+- ``due_sets`` (Tickwise only): which schedules each 1% loop fired, so the
+  incumbents are handed exactly the same ones.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+MINUTE = timedelta(minutes=1)
+
+
+def emit(kind: str, **values) -> None:
+    print(json.dumps({"kind": kind, **values}, default=str), flush=True)
+
+
+def emit_sample(kind: str, sample, **extra) -> None:
+    emit(kind, seconds=sample.seconds, ops=sample.queries + sample.commands, **extra)
+
+
+def startup(construct, counter) -> object:
+    from beat_measure import measure, rss_kib
+
+    gc.collect()
+    rss_before, hwm_before = rss_kib()
+    sample = measure(construct, counter=counter)
+    rss_after, hwm_after = rss_kib()
+    emit_sample("startup", sample, rss_mib=(rss_after - rss_before) / 1024,
+                peak_mib=(hwm_after - hwm_before) / 1024)
+    return sample.result
+
+
+def tickwise_phase(app, args) -> None:
+    from beat_measure import measure
+    from beat_setup import queue_purge
+    from beat_tickwise import tickwise_explain, tickwise_fired_names, tickwise_loop, tickwise_scheduler
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    def construct():
+        scheduler = tickwise_scheduler(app)
+        DatabaseScheduler.tick(scheduler)  # TickwiseScheduler.tick() without its sleep
+        scheduler.fire_agent_schedules()  # on the real clock: nothing is due yet
+        return scheduler
+
+    scheduler, due_sets = startup(construct, None), []
+    for k in range(1, args.loops + 1):
+        minute = args.base + k * MINUTE
+        sample = measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=0.25)))
+        due_sets.append(tickwise_fired_names(tick_at=minute))
+        emit_sample("due", sample, due=len(due_sets[-1]), sent=sample.result)
+        emit_sample("idle", measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=30))))
+        queue_purge()
+    emit("explain", plans=tickwise_explain(scheduler, now=args.base + (args.loops + 0.5) * MINUTE))
+    emit("due_sets", sets=due_sets)
+
+
+def dcb_phase(app, args) -> None:
+    from beat_incumbents import dcb_arm, dcb_drain, dcb_scheduler
+    from beat_measure import measure
+    from beat_setup import queue_purge
+
+    def construct():
+        scheduler = dcb_scheduler(app)
+        scheduler.tick()
+        return scheduler
+
+    scheduler = startup(construct, None)
+    for _ in range(args.loops):
+        emit_sample("idle", measure(scheduler.tick))
+    for names in args.due_sets:
+        armed = dcb_arm(scheduler, names, now=datetime.now(timezone.utc))
+        sample = measure(lambda: dcb_drain(scheduler, limit=armed + 1, seconds=args.drain_seconds))
+        emit_sample("due", sample, due=len(names), armed=armed, sent=sample.result["sent"])
+        queue_purge()
+
+
+def redbeat_phase(app, args) -> None:
+    from beat_incumbents import redbeat_arm, redbeat_scheduler
+    from beat_measure import CommandCounter, measure
+    from beat_setup import queue_purge
+
+    counter = CommandCounter()
+
+    def construct():
+        scheduler = redbeat_scheduler(app, client=counter.client(app.conf.redbeat_redis_url))
+        scheduler.tick()
+        return scheduler
+
+    scheduler = startup(construct, counter)
+    try:
+        for _ in range(args.loops):
+            emit_sample("idle", measure(scheduler.tick, counter=counter))
+        for names in args.due_sets:
+            redbeat_arm(app, names, now=datetime.now(timezone.utc))
+            emit_sample("due", measure(scheduler.tick, counter=counter), due=len(names), sent=len(names))
+            queue_purge()
+    finally:
+        scheduler.lock.release()  # the beat process measured next takes it at once
+
+
+PHASES = {"tickwise": tickwise_phase, "dcb": dcb_phase, "redbeat": redbeat_phase}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("system", choices=sorted(PHASES))
+    parser.add_argument("--loops", type=int, default=5)
+    parser.add_argument("--base", type=datetime.fromisoformat, required=True)
+    parser.add_argument("--due", type=Path, help="JSON list of name lists (the Tickwise due sets)")
+    parser.add_argument("--drain-seconds", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    args.due_sets = json.loads(args.due.read_text()) if args.due else []
+
+    import django
+
+    django.setup()
+    import beat_incumbents  # noqa: F401  (imported before the memory baseline)
+    import beat_tickwise  # noqa: F401
+    from beat_celeryapp import app
+    from beat_setup import quiet
+
+    quiet()
+    app.loader.import_default_modules()
+    PHASES[args.system](app, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

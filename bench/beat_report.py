@@ -77,10 +77,12 @@ def _plans(result: dict[str, Any]) -> list[str]:
     """One line per statement of Tickwise's idle loop on the schedule table: scan, buffers, time."""
     lines = []
     for sql, plan in result.get("explain", {}).items():
-        scans = [row.strip().lstrip("-> ").split("  (")[0] for row in plan if "Scan using" in row] or [plan[0]]
+        scans = [row.strip().lstrip("-> ").split("  (")[0] for row in plan if "schedule_due_idx" in row]
+        scans += [row.strip().lstrip("-> ").split("  (")[0] for row in plan if "Scan on schedules_schedule" in row]
+        scan = scans[0] if scans else "no scan of the schedule table"
         buffers = next((row.strip() for row in plan if row.strip().startswith("Buffers")), "")
         runtime = next((row.strip() for row in plan if row.startswith("Execution Time")), "")
-        lines.append(f"  \nTickwise idle `{sql[:60]}…`: {scans[0]}; {buffers}; {runtime}")
+        lines.append(f"  \nTickwise idle `{sql[:60]}…`: {scan}; {buffers}; {runtime}")
     return lines
 
 

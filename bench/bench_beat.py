@@ -49,6 +49,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--propagation-after", type=float, default=60.0,
                         help="skip the real-beat edit timing when start-up took longer than this (s): "
                              "every django-celery-beat edit reloads all tasks, which takes about as long")
+    parser.add_argument("--lateness-minutes", type=int, default=3,
+                        help="minutes of real-clock firing with a beat and two workers at the largest size "
+                             "(Tickwise; 0 skips it)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -228,6 +231,25 @@ def _propagation_parts(system: str, app):
             incumbent + ["redbeat.RedBeatScheduler"])
 
 
+def _lateness(args: argparse.Namespace, env: dict[str, str], logs: Path) -> dict:
+    """Real-clock lateness at the last size measured (its schedules are still loaded)."""
+    from dataclasses import asdict
+
+    from beat_lateness import lateness_measure
+
+    print("lateness ...", file=sys.stderr, flush=True)
+    result = lateness_measure(env, logs, minutes=args.lateness_minutes)
+    def pair(values) -> str:
+        return "n/a" if values is None else f"{values[0]:,.0f} / {values[1]:,.0f}"
+
+    print(f"#### Lateness, {args.sizes[-1]:,} schedules, a beat and two workers, {result.minutes} minutes\n\n"
+          f"| ticks | per minute | p50 / p99 ms: dispatch | publish | start | not started by the end | states |\n"
+          f"|---|---|---|---|---|---|---|\n| {result.ticks:,} | {result.ticks / result.minutes:,.0f} "
+          f"| {pair(result.dispatch_ms)} | {pair(result.publish_ms)} | {pair(result.start_ms)} "
+          f"| {result.not_started:,} | {result.states} |\n", flush=True)
+    return asdict(result)
+
+
 def _machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}")
@@ -251,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             everything[size] = SizeRun(size, args, env, logs).run()
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
             print(size_table(size, everything[size]) + f"  \nload average after this size: {load}\n", flush=True)
+        if args.lateness_minutes and "tickwise" in args.systems:
+            everything["lateness"] = _lateness(args, env, logs)
         if args.json:
             args.json.write_text(json.dumps(everything, indent=2, default=str))
         return 0

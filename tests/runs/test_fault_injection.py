@@ -99,6 +99,23 @@ def agent_server() -> Iterator[AgentServer]:
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _forget_killed_reservations() -> Iterator[None]:
+    """Drop this run's messages that killed consumers left reserved, and its queue.
+
+    The broker would otherwise restore them, one visibility timeout later,
+    into a queue that no test reads any more (the Redis may be shared).
+    """
+    yield
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    for tag, raw in broker.hgetall(Channel.unacked_key).items():
+        if json.loads(raw)[2] == queue:
+            broker.hdel(Channel.unacked_key, tag)
+            broker.zrem(Channel.unacked_index_key, tag)
+    broker.delete(queue)
+
+
 def make_fleet(server: AgentServer) -> list[Schedule]:
     """Short runs every 2 s and long ones every 3 s, under both overlap policies that run work.
 

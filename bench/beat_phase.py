@@ -11,7 +11,8 @@ a phase stopped at its time limit still reports what it measured):
   commands, and the resident set size the process gained (``VmRSS`` after
   minus before; imports and ``django.setup()`` come before the baseline, as
   every beat pays them);
-- ``idle`` and ``due``: one line per loop with nothing due / with 1% due;
+- ``idle`` and ``due``: one line per loop with nothing due (three times
+  ``--loops``, before any 1% loop) / with 1% due;
 - ``due_sets`` (Tickwise only): which schedules each 1% loop fired, so the
   incumbents are handed exactly the same ones.
 """
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 MINUTE = timedelta(minutes=1)
+IDLE_LOOPS = 3  # idle loops are cheap: three times as many samples for their median
 
 
 def emit(kind: str, **values) -> None:
@@ -60,12 +62,14 @@ def tickwise_phase(app, args) -> None:
         return scheduler
 
     scheduler, due_sets = startup(construct, None), []
+    # Every schedule's first tick is a whole minute after ``base``: half a minute in, none is due.
+    for _ in range(IDLE_LOOPS * args.loops):
+        emit_sample("idle", measure(lambda: tickwise_loop(scheduler, now=args.base + MINUTE / 2)))
     for k in range(1, args.loops + 1):
         minute = args.base + k * MINUTE
         sample = measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=0.25)))
         due_sets.append(tickwise_fired_names(tick_at=minute))
         emit_sample("due", sample, due=len(due_sets[-1]), sent=sample.result)
-        emit_sample("idle", measure(lambda: tickwise_loop(scheduler, now=minute + timedelta(seconds=30))))
         queue_purge()
     emit("explain", plans=tickwise_explain(scheduler, now=args.base + (args.loops + 0.5) * MINUTE))
     emit("due_sets", sets=due_sets)
@@ -82,7 +86,7 @@ def dcb_phase(app, args) -> None:
         return scheduler
 
     scheduler = startup(construct, None)
-    for _ in range(args.loops):
+    for _ in range(IDLE_LOOPS * args.loops):
         emit_sample("idle", measure(scheduler.tick))
     for names in args.due_sets:
         armed = dcb_arm(scheduler, names, now=datetime.now(timezone.utc))
@@ -105,7 +109,7 @@ def redbeat_phase(app, args) -> None:
 
     scheduler = startup(construct, counter)
     try:
-        for _ in range(args.loops):
+        for _ in range(IDLE_LOOPS * args.loops):
             emit_sample("idle", measure(scheduler.tick, counter=counter))
         for names in args.due_sets:
             redbeat_arm(app, names, now=datetime.now(timezone.utc))

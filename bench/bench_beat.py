@@ -86,9 +86,9 @@ def _loops(lines: list[dict], kind: str) -> list[dict]:
 def _due_summary(lines: list[dict]) -> dict:
     """Medians of the 1% loops; a loop cut short by its time limit is scaled up to all it had to send."""
     targets = [line.get("armed", line["due"]) for line in lines]
-    full = [line["seconds"] * (target / line["sent"] if 0 < line["sent"] < target else 1)
-            for line, target in zip(lines, targets)]
-    return {"ms": _median(full) * 1000, "ops": _median([line["ops"] for line in lines]), "loops": len(lines),
+    scale = [target / line["sent"] if 0 < line["sent"] < target else 1 for line, target in zip(lines, targets)]
+    return {"ms": _median([line["seconds"] * k for line, k in zip(lines, scale)]) * 1000,
+            "ops": _median([line["ops"] * k for line, k in zip(lines, scale)]), "loops": len(lines),
             "due": _median([line["due"] for line in lines]), "armed": _median(targets),
             "sent": _median([line["sent"] for line in lines]),
             "cut_short": sum(1 for line, target in zip(lines, targets) if line["sent"] < target),
@@ -145,6 +145,7 @@ class SizeRun:
             self.due_sets = _loops(lines, "due_sets")[0]["sets"]
             self.due_file.write_text(json.dumps(self.due_sets))
         result = self._summaries(lines)
+        result["raw"] = [line for line in lines if line["kind"] != "due_sets"]
         if not finished:
             result["cut_at_s"] = self.args.phase_seconds
         if "startup" not in result:

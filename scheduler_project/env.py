@@ -70,7 +70,10 @@ class DatabaseUrl:
             "HOST": self.host,
             "PORT": self.port,
             "OPTIONS": self.options,
-            "CONN_MAX_AGE": 0,
+            # Long-lived processes (beat, web) keep a checked connection instead of
+            # reconnecting on every loop; Celery workers close theirs per task anyway.
+            "CONN_MAX_AGE": env_int("TICKWISE_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
         }
 
 

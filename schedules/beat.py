@@ -16,7 +16,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from .firing import schedules_fire_due
+from .firing import next_due_at, schedules_fire_due
 from .notify import WakeListener
 
 log = logging.getLogger("tickwise.beat")
@@ -44,6 +44,10 @@ class TickwiseScheduler(DatabaseScheduler):
         max_sleep = float(settings.TICKWISE["BEAT_MAX_SLEEP"])
         batch = settings.TICKWISE["BEAT_BATCH"]
         try:
+            next_due = next_due_at()
+            if next_due is not None and next_due > timezone.now():
+                # Nothing due: one index-only read, no locking transaction.
+                return self._sleep_until(next_due, max_sleep)
             while True:
                 now = timezone.now()
                 report = schedules_fire_due(now=now, batch=batch)
@@ -54,7 +58,11 @@ class TickwiseScheduler(DatabaseScheduler):
         except DatabaseError:
             log.exception("beat loop failed; retrying shortly")
             return 1.0
-        if report.next_due is None:
+        return self._sleep_until(report.next_due, max_sleep)
+
+    @staticmethod
+    def _sleep_until(next_due, max_sleep: float) -> float:
+        if next_due is None:
             return max_sleep
-        wait = (report.next_due - timezone.now()).total_seconds()
+        wait = (next_due - timezone.now()).total_seconds()
         return max(MIN_SLEEP, min(max_sleep, wait))

@@ -265,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         quiet()
         from beat_report import size_table
 
+        from beat_tickwise import mirror_drift
+
+        if drift := mirror_drift():
+            print(f"WARNING: schedules/beat.py {', '.join(drift)} changed since bench/beat_tickwise.py "
+                  f"tickwise_loop mirrored it; review the mirror before trusting Tickwise's loop figures\n")
         env, logs = process_env(urls), Path(tempfile.mkdtemp(prefix="tickwise-bench-beat-"))
         print(f"# Beat benchmark\n\nmachine: {_machine()}  \nsizes: {args.sizes}, loops: {args.loops}, "
               f"seed: {args.seed}  \nbeat logs: {logs}\n", flush=True)

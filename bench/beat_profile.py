@@ -1,0 +1,104 @@
+"""Where a Tickwise beat loop's time goes, at one size (evidence for bench/README.md "Beat").
+
+    .venv/bin/python bench/beat_profile.py [--size 100000] [--loops 40]
+
+Loads the benchmark's schedules into ``tickwise_bench`` and prints medians of
+the idle loop and of its parts (the housekeeping tick, the firing loop with and
+without ``close_old_connections()`` before it, a bare query on an open and on a
+closed connection), then the statements of one 1% loop by kind.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from beat_setup import bench_urls, database_recreate, django_start, queue_purge, quiet  # noqa: E402
+
+
+def _median_ms(call: Callable[[], object], loops: int) -> float:
+    times = []
+    for _ in range(loops):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def _idle_parts(scheduler, now: datetime, loops: int) -> dict[str, float]:
+    from beat_tickwise import tickwise_loop
+    from django.db import close_old_connections, connection
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from schedules.firing import schedules_fire_due
+
+    def select_one() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    return {
+        "idle loop (TickwiseScheduler.tick without its sleep)": _median_ms(
+            lambda: tickwise_loop(scheduler, now=now), loops),
+        "  housekeeping: DatabaseScheduler.tick": _median_ms(lambda: DatabaseScheduler.tick(scheduler), loops),
+        "  close_old_connections() + schedules_fire_due": _median_ms(
+            lambda: (close_old_connections(), schedules_fire_due(now=now, batch=500)), loops),
+        "  schedules_fire_due on an open connection": _median_ms(
+            lambda: schedules_fire_due(now=now, batch=500), loops),
+        "SELECT 1 on an open connection": _median_ms(select_one, loops),
+        "close_old_connections() + SELECT 1": _median_ms(lambda: (close_old_connections(), select_one()), loops),
+    }
+
+
+def _due_statements(scheduler, now: datetime) -> tuple[int, float, Counter]:
+    from beat_tickwise import tickwise_loop
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        runs = tickwise_loop(scheduler, now=now)
+        seconds = time.perf_counter() - started
+    kinds = Counter(" ".join(q["sql"].split()[:3 if q["sql"].startswith(("UPDATE", "INSERT")) else 1])
+                    for q in captured.captured_queries)
+    return runs, seconds, kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--loops", type=int, default=40)
+    args = parser.parse_args(argv)
+    urls = bench_urls()
+    database_recreate(urls)
+    django_start(urls)
+    quiet()
+    from beat_celeryapp import app
+    from beat_data import specs_generate, tickwise_load
+    from beat_tickwise import tickwise_scheduler
+
+    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=31)
+    tickwise_load(specs_generate(args.size, seed=4), after=base)
+    scheduler = tickwise_scheduler(app)
+    print(f"{args.size:,} schedules; medians of {args.loops} calls, ms")
+    for label, ms in _idle_parts(scheduler, base + timedelta(seconds=30), args.loops).items():
+        print(f"  {label}: {ms:.2f}")
+    runs, seconds, kinds = _due_statements(scheduler, base + timedelta(minutes=1, seconds=0.25))
+    print(f"one 1% loop: {runs} runs in {seconds * 1000:.0f} ms, {sum(kinds.values())} statements: "
+          + ", ".join(f"{kind} ×{count}" for kind, count in kinds.most_common()))
+    queue_purge()
+    if urls.started:
+        from scheduler_project.embedded import stop_servers
+
+        stop_servers(urls.started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

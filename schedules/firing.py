@@ -91,6 +91,5 @@ def _advance(schedule: Schedule, plan: timing.Plan, *, after: datetime, await_co
     # Awaiting completion: no next tick until the run ends (services.schedule_after_run).
     tick = None if await_completion else timing.next_tick(plan, after=after, runs_so_far=schedule.run_count)
     schedule.last_tick_at = after
-    schedule.next_tick_at = tick.at if tick else None
-    schedule.next_fire_at = tick.fire_at if tick else None
+    schedule.aim_at(tick)
     schedule.save(update_fields=["last_tick_at", "next_tick_at", "next_fire_at", "run_count"])

@@ -192,6 +192,11 @@ class Schedule(models.Model):
     def interval(self) -> timedelta | None:
         return timedelta(seconds=self.interval_seconds) if self.interval_seconds else None
 
+    def aim_at(self, tick: timing.Tick | None) -> None:
+        """Point ``next_tick_at``/``next_fire_at`` at ``tick``; None: nothing left to fire."""
+        self.next_tick_at = tick.at if tick else None
+        self.next_fire_at = tick.fire_at if tick else None
+
     def plan(self) -> timing.Plan:
         """The pure timing plan this schedule fires on."""
         return timing.Plan(

@@ -11,15 +11,10 @@ from .models import DEFINITION_FIELDS, Schedule
 from .notify import beat_wake_on_commit
 
 
-def schedule_next_tick(schedule: Schedule, *, after: datetime) -> timing.Tick | None:
-    return timing.next_tick(schedule.plan(), after=after, runs_so_far=schedule.run_count)
-
-
 def schedule_plan_from(schedule: Schedule, *, now: datetime) -> None:
-    """Point ``next_tick_at``/``next_fire_at`` at the first tick after ``now``."""
-    tick = schedule_next_tick(schedule, after=now - timedelta(microseconds=1))
-    schedule.next_tick_at = tick.at if tick else None
-    schedule.next_fire_at = tick.fire_at if tick else None
+    """Point ``next_tick_at``/``next_fire_at`` at the first tick at or after ``now``."""
+    schedule.aim_at(timing.next_tick(schedule.plan(), after=now - timedelta(microseconds=1),
+                                     runs_so_far=schedule.run_count))
 
 
 # Columns the beat and the workers own; an edit never writes them back from a
@@ -129,6 +124,6 @@ def schedule_after_run(run_id: int) -> None:
             return
         tick = timing.next_tick(waiting.plan(), after=finished[1], runs_so_far=waiting.run_count,
                                 last_finished_at=finished[1])
-        waiting.next_tick_at, waiting.next_fire_at = (tick.at, tick.fire_at) if tick else (None, None)
+        waiting.aim_at(tick)
         waiting.save(update_fields=["next_tick_at", "next_fire_at"])
         beat_wake_on_commit()

@@ -107,9 +107,14 @@ def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime, intent: s
     run.lease_owner, run.buffered, run.started_at = owner, False, now
     if intent is not None:
         run.input = intent
-        AgentCall.objects.create(run_id=run.id, attempt=run.attempt, fencing_token=run.fencing_token,
-                                 idempotency_key=run.idempotency_key)
+        open_call(run)
     return Claim(run=run, token=run.fencing_token)
+
+
+def open_call(run: Run) -> AgentCall:
+    """The side-effect ledger's intent row for the run's current attempt and token."""
+    return AgentCall.objects.create(run_id=run.id, attempt=run.attempt, fencing_token=run.fencing_token,
+                                    idempotency_key=run.idempotency_key)
 
 
 def _fenced_pending(run: Run):

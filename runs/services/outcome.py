@@ -14,7 +14,7 @@ from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
-from .claim import Claim
+from .claim import Claim, open_call
 
 log = logging.getLogger("tickwise.outcome")
 
@@ -28,8 +28,7 @@ def record_intent(claim: Claim, run_input: str) -> bool:
     with transaction.atomic():
         if not fenced(claim).update(input=run_input):
             return False
-        AgentCall.objects.create(run_id=claim.run.id, attempt=claim.run.attempt, fencing_token=claim.token,
-                                 idempotency_key=claim.run.idempotency_key)
+        open_call(claim.run)
         return True
 
 
@@ -63,8 +62,7 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
             return None
         _close_call(claim, CallState.FAILED, message)
     if not retry:
-        count_failure(run.schedule_id, now=now)
-        _after_completion(claim)
+        _settle_failure(claim, now=now)
     return fields["state"]
 
 
@@ -75,9 +73,14 @@ def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) 
                                     finished_at=Now(), lease_expires_at=None):
             return None
         _close_call(claim, CallState.FAILED, message)
+    _settle_failure(claim, now=now)
+    return RunState.UNKNOWN
+
+
+def _settle_failure(claim: Claim, *, now: datetime) -> None:
+    """A run ended without success: extend the failure streak, plan an after-completion tick."""
     count_failure(claim.run.schedule_id, now=now)
     _after_completion(claim)
-    return RunState.UNKNOWN
 
 
 def _after_completion(claim: Claim) -> None:

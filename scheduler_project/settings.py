@@ -127,6 +127,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("TICKWISE_QUEUE", "tickwise")
 CELERY_BEAT_SCHEDULER = "schedules.beat:TickwiseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after each
+# task unless this is set, so each run would open a new PostgreSQL connection
+# (more CPU than the run's own queries). With it, a worker's connections follow
+# CONN_MAX_AGE and the health checks, as a web request's do: see
+# ``scheduler_project.celery``.
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Tickwise ---------------------------------------------------------------
 TICKWISE = {

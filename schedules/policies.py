@@ -96,3 +96,12 @@ def _overlap_for_new_run(policy: str, *, active: int, buffered: int, max_concurr
     if policy == "buffer_one" and buffered == 0:
         return Overlap.WAIT
     return Overlap.SKIP
+
+
+def overlap_run_limit(policy: str, *, max_concurrent: int) -> int:
+    """Fewer than this many running runs in the scope: the run goes ahead, whatever else applies.
+
+    Lets the claim decide the common case in SQL; ``overlap_decide`` agrees
+    with it on every ``active`` below the limit.
+    """
+    return max_concurrent if policy == "allow" else 1

@@ -1,12 +1,13 @@
 """Record how an attempt ended. Every write is fenced by the attempt's token."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
@@ -32,16 +33,36 @@ def record_intent(claim: Claim, run_input: str) -> bool:
         return True
 
 
+# The run's outcome, its intent row and the end of the schedule's failure
+# streak in one statement (so one round trip and one transaction), fenced by
+# the attempt's token. The streak is written only when it is above zero.
+_SUCCESS = """
+WITH done AS (
+    UPDATE runs_run
+       SET state = %(state)s, output = %(output)s::jsonb, finished_at = statement_timestamp(),
+           lease_expires_at = NULL, error_category = '', error_message = ''
+     WHERE id = %(id)s AND state = 'running' AND fencing_token = %(token)s
+    RETURNING id, schedule_id, attempt
+), call AS (
+    UPDATE runs_agentcall SET state = 'succeeded', finished_at = statement_timestamp(), error_message = ''
+      FROM done WHERE runs_agentcall.run_id = done.id AND runs_agentcall.attempt = done.attempt
+), streak AS (
+    UPDATE schedules_schedule SET consecutive_failures = 0
+      FROM done WHERE schedules_schedule.id = done.schedule_id AND consecutive_failures > 0
+)
+SELECT count(*) FROM done
+"""
+
+
 def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
-    with transaction.atomic():
-        if not fenced(claim).update(state=state, output=output, finished_at=Now(), lease_expires_at=None,
-                                    error_category="", error_message=""):
-            log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
-            return None
-        _close_call(claim, CallState.SUCCEEDED)
-    # A conditional reset: no row is written while the streak is already zero.
-    Schedule.objects.filter(id=claim.run.schedule_id, consecutive_failures__gt=0).update(consecutive_failures=0)
+    params = {"state": state, "output": None if output is None else json.dumps(output), "id": claim.run.id, "token": claim.token}
+    with connection.cursor() as cursor:
+        cursor.execute(_SUCCESS, params)
+        (recorded,) = cursor.fetchone()
+    if not recorded:
+        log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
+        return None
     _after_completion(claim)
     return state
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
@@ -54,9 +54,16 @@ def run_load(run_id: int) -> Run | None:
     worker about five times the read itself, on every run.
     """
     sql, layout = _load_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id])
-        row = cursor.fetchone()
+    try:
+        row = _read(sql, run_id)
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block:
+            raise
+        # A connection kept from an earlier task broke (a worker does not ping
+        # before each task): a read is safe to repeat on a new one.
+        log.warning("database connection lost; reconnecting")
+        connection.close()
+        row = _read(sql, run_id)
     if row is None:
         return None
     loaded = []
@@ -71,6 +78,12 @@ def run_load(run_id: int) -> Run | None:
             schedule.agent = agent  # the same row: no second read for ``str(schedule)``
     run.agent = agent
     return run
+
+
+def _read(sql: str, run_id: int) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        return cursor.fetchone()
 
 
 @functools.cache

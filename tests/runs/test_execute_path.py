@@ -121,3 +121,25 @@ def test_the_heartbeat_notices_a_cancel_request_and_a_lost_lease():
         assert heartbeat.cancelled.wait(3)
         Run.objects.filter(id=claim.run.id).update(fencing_token=claim.token + 1)  # taken over
         assert heartbeat.lost.wait(3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_kept_connection_is_replaced_on_the_first_read(caplog):
+    agent = Agent.objects.create(name="reconnect", adapter="echo")
+    run = dispatch(Schedule.objects.create(agent=agent, name="hourly", cron="0 * * * *"))
+    connection.health_check_enabled = False  # as in a worker: no ping before a task's first read
+    old = connection.connection.info.backend_pid
+    with _other_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [old])
+    loaded = run_load(run.id)
+    assert loaded.id == run.id
+    assert connection.connection.info.backend_pid != old
+    assert "database connection lost; reconnecting" in caplog.text
+
+
+def _other_connection():
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+                           password=settings["PASSWORD"], dbname=settings["NAME"], autocommit=True)

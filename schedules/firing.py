@@ -1,22 +1,23 @@
 """Turn due ticks into ledger rows: the work of one beat loop.
 
 Each loop claims a bounded batch of due schedules with ``FOR UPDATE SKIP
-LOCKED`` (so any number of beats share the work without waiting), inserts one
-run per tick through the dispatch service, advances ``next_fire_at`` and
-commits; the execute messages go out after the commit.
+LOCKED`` (so any number of beats share the work without waiting), inserts the
+runs of the whole batch through the dispatch service in one statement,
+advances every schedule in one ``UPDATE`` and commits; the execute messages
+go out after the commit.
 """
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Min
+from django.db import connection, transaction
 
 from runs.models import RunState
-from runs.publish import publish_runs_on_commit
-from runs.services.dispatch import DispatchRequest, run_dispatch
+from runs.services.dispatch import DispatchRequest, runs_dispatch_many
 
 from . import timing
 from .models import Schedule
@@ -38,58 +39,88 @@ class FireReport:
 def schedules_fire_due(*, now: datetime, batch: int) -> FireReport:
     with transaction.atomic():
         due = list(
-            Schedule.objects.due(now=now).select_related("agent")
-            .select_for_update(skip_locked=True, of=("self",)).order_by("next_fire_at")[:batch]
+            Schedule.objects.due(now=now).select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_fire_at")[:batch]
         )
-        pending: list[int] = []
-        runs = sum(schedule_fire(schedule, now=now, pending=pending) for schedule in due)
-        publish_runs_on_commit(pending)  # one batch after the commit
+        runs = schedules_fire(due, now=now)
     return FireReport(schedules=len(due), runs=runs, next_due=next_due_at())
 
 
+# The due index's predicate, as the partial index ``schedule_due_idx`` states it.
+_LIVE = "NOT paused AND deleted_at IS NULL AND next_fire_at IS NOT NULL"
+NEXT_DUE_SQL = f"SELECT MIN(next_fire_at) FROM {Schedule._meta.db_table} WHERE {_LIVE}"
+
+
 def next_due_at() -> datetime | None:
-    live = Schedule.objects.filter(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False)
-    return live.aggregate(at=Min("next_fire_at"))["at"]
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_DUE_SQL)
+        return cursor.fetchone()[0]
 
 
-def schedule_fire(schedule: Schedule, *, now: datetime, pending: list[int] | None = None) -> int:
-    """Record every due tick of one locked schedule; returns the rows inserted.
+@dataclass(frozen=True)
+class _Due:
+    """One locked schedule's due ticks and what its missed-run policy makes of them."""
 
-    Ids of new pending runs are appended to ``pending`` for the caller to
-    publish after its commit (without a list, each run publishes itself).
+    plan: timing.Plan
+    ticks: list[timing.Tick]
+    requests: tuple[DispatchRequest, ...]
+
+
+def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
+    """Record every due tick of locked schedules and advance them; returns the rows inserted.
+
+    One insert for all their runs, one update for all their advances; the new
+    pending runs are published in one batch after the caller's commit.
     """
+    dues = [_due(schedule, now=now) for schedule in schedules]
+    items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
+    inserted = runs_dispatch_many(items, now=now)
+    started = Counter(schedule.pk for (schedule, _), run in zip(items, inserted)
+                      if run is not None and run.state == RunState.PENDING)
+    for schedule, due in zip(schedules, dues):
+        _advance(schedule, due, started=started[schedule.pk])
+    _save_advances(schedules)
+    return sum(run is not None for run in inserted)
+
+
+def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
+    """One locked schedule: a batch of one."""
+    return schedules_fire([schedule], now=now)
+
+
+def _due(schedule: Schedule, *, now: datetime) -> _Due:
     plan = schedule.plan()
     start = schedule.next_tick_at - timedelta(microseconds=1)
     ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
                                              runs_so_far=schedule.run_count) if t.fire_at <= now]
-    decision = missed_decide(schedule, ticks, now=now)
-    started = schedule.run_count
-    inserted = sum(_dispatch(schedule, request, now=now, pending=pending) for request in decision.requests)
-    last = ticks[-1].at if ticks else schedule.next_tick_at
-    _advance(schedule, plan, after=last, await_completion=_awaits_completion(schedule, started))
-    return inserted
+    return _Due(plan, ticks, missed_decide(schedule, ticks, now=now).requests)
 
 
-def _awaits_completion(schedule: Schedule, runs_before: int) -> bool:
-    """An after-completion interval that just started a run waits for its outcome."""
-    return (schedule.kind == "interval" and schedule.interval_mode == "after_completion"
-            and schedule.run_count > runs_before)
-
-
-def _dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime, pending: list[int] | None) -> int:
-    run = run_dispatch(schedule, request, now=now, publish=pending is None)
-    if run is None:
-        return 0
-    if run.state == RunState.PENDING:
-        schedule.run_count += 1
-        if pending is not None:
-            pending.append(run.pk)
-    return 1
-
-
-def _advance(schedule: Schedule, plan: timing.Plan, *, after: datetime, await_completion: bool) -> None:
-    # Awaiting completion: no next tick until the run ends (services.schedule_after_run).
-    tick = None if await_completion else timing.next_tick(plan, after=after, runs_so_far=schedule.run_count)
-    schedule.last_tick_at = after
+def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
+    schedule.run_count += started
+    last = due.ticks[-1].at if due.ticks else schedule.next_tick_at
+    # An after-completion interval that just started a run has no next tick
+    # until that run ends (services.schedule_after_run).
+    awaits = schedule.kind == "interval" and schedule.interval_mode == "after_completion" and started > 0
+    tick = None if awaits else timing.next_tick(due.plan, after=last, runs_so_far=schedule.run_count)
+    schedule.last_tick_at = last
     schedule.aim_at(tick)
-    schedule.save(update_fields=["last_tick_at", "next_tick_at", "next_fire_at", "run_count"])
+
+
+_ADVANCE_ROW = "(%s::bigint, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::integer)"
+# Rows per UPDATE: PostgreSQL binds at most 65,535 parameters per statement.
+ADVANCE_CHUNK = 1000
+
+
+def _save_advances(schedules: Sequence[Schedule]) -> None:
+    """The advances in one ``UPDATE … FROM (VALUES …)`` per chunk; the rows are locked by this transaction."""
+    for start in range(0, len(schedules), ADVANCE_CHUNK):
+        chunk = schedules[start:start + ADVANCE_CHUNK]
+        sql = (f"UPDATE {Schedule._meta.db_table} AS s SET last_tick_at = v.last_tick_at, "
+               f"next_tick_at = v.next_tick_at, next_fire_at = v.next_fire_at, run_count = v.run_count "
+               f"FROM (VALUES {', '.join([_ADVANCE_ROW] * len(chunk))}) "
+               f"AS v(id, last_tick_at, next_tick_at, next_fire_at, run_count) WHERE s.id = v.id")
+        params = [value for s in chunk for value in (s.pk, s.last_tick_at, s.next_tick_at, s.next_fire_at,
+                                                     s.run_count)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

@@ -1,6 +1,6 @@
 """End-to-end fires per second with two workers, against raw Celery on the same machine.
 
-    .venv/bin/python bench/bench_workers.py [--runs 1000] [--reps 3] [--no-beat] [--no-what-if]
+    .venv/bin/python bench/bench_workers.py [--runs 1000] [--reps 3] [--no-beat]
 
 Side by side in one run, repetitions interleaved so background load hits every
 mode alike:
@@ -15,16 +15,14 @@ mode alike:
   batch is published on commit; done when the ledger says ``succeeded``.
 - ``beat``: the same, but a real beat process fires the N schedules, all made
   due at once.
-- ``reuse`` (what-if): ``dispatch`` against two more workers whose only
-  difference is ``CELERY_DB_REUSE_MAX`` (``bench/workers_settings.py``): they
-  keep their PostgreSQL connection across tasks.
 
 Throughput is N over the time from the first publish (or dispatch, or the
 moment the schedules became due) to the last completion. Latency: ``raw``
 completion minus send; ``dispatch`` ``finished_at - created_at``; ``beat``
 ``finished_at - tick_at``. "Idle" latency is one run at a time, nothing queued.
-CPU per run is read from ``/proc`` for the worker process groups and for the
-dispatching process (this driver, or the beat).
+CPU per run is read from ``/proc`` for the worker process groups, for the
+dispatching process (this driver, or the beat), and for the PostgreSQL and
+Redis servers (whole servers: anything else they serve meanwhile counts too).
 
 Isolation: database ``tickwise_bench_workers`` (created and migrated here),
 Redis database 3, queues ``bench-workers*``; the servers come from
@@ -59,12 +57,9 @@ DB_NAME = "tickwise_bench_workers"
 REDIS_DB = 3
 QUEUE = "bench-workers"
 RAW_QUEUE = "bench-workers-raw"
-REUSE_QUEUE = "bench-workers-reuse"
 RAW_KEY_PREFIX = "bench:workers:raw:"
 DISPATCH_BATCH = 100
 WARMUP = 20
-# Where this process's ``runs.execute`` messages go: Tickwise's workers, or the what-if workers.
-EXECUTE_QUEUE = [QUEUE]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -115,7 +110,7 @@ def _reset_state() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {Run._meta.db_table}, {AgentCall._meta.db_table} CASCADE")
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.delete(QUEUE, RAW_QUEUE, REUSE_QUEUE, "unacked", "unacked_index", "unacked_mutex")
+    client.delete(QUEUE, RAW_QUEUE, "unacked", "unacked_index", "unacked_mutex")
     for key in client.scan_iter(f"{RAW_KEY_PREFIX}*"):
         client.delete(key)
 
@@ -175,7 +170,7 @@ def _signal_group(proc: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def _start_processes(procs: Processes, *, beat: bool, what_if: bool) -> None:
+def _start_processes(procs: Processes, *, beat: bool) -> None:
     from scheduler_project import cli
 
     raw = [sys.executable, "-m", "celery", "-A", "bench.workers_raw_app", "worker", "--loglevel", "INFO",
@@ -183,18 +178,13 @@ def _start_processes(procs: Processes, *, beat: bool, what_if: bool) -> None:
     for i in (1, 2):
         procs.start(f"raw{i}", [*raw, "--hostname", f"bench-raw{i}@%h"], ready="ready.")
         procs.start(f"worker{i}", cli.worker_command(f"bench-worker{i}"), ready="ready.")
-        if what_if:
-            command = cli.worker_command(f"bench-reuse{i}")
-            command[command.index("--queues") + 1] = REUSE_QUEUE
-            procs.start(f"reuse{i}", command, ready="ready.",
-                        extra_env={"DJANGO_SETTINGS_MODULE": "bench.workers_settings", "TICKWISE_QUEUE": REUSE_QUEUE})
     if beat:
         procs.start("beat", cli.beat_command(), ready="beat: Starting")
 
 
 def _route_execute(name: str, args: object, kwargs: object, options: object, task: object = None,
                    **kw: object) -> dict[str, str] | None:
-    return {"queue": EXECUTE_QUEUE[0]} if name == "runs.execute" else None
+    return {"queue": QUEUE} if name == "runs.execute" else None
 
 
 # --- figures ------------------------------------------------------------------
@@ -207,6 +197,8 @@ class Sample:
     seconds: float = 0.0
     worker_cpu_ms: float = float("nan")  # per run
     dispatcher_cpu_ms: float = float("nan")  # per run
+    database_cpu_ms: float = float("nan")  # per run, the whole PostgreSQL server
+    redis_cpu_ms: float = float("nan")  # per run, the whole Redis server
     machine_busy: float = float("nan")  # share of all CPUs busy, anything running included
 
 
@@ -238,6 +230,34 @@ def _wait(count: Callable[[], int], n: int, *, timeout: float) -> int:
     while (done := count()) < n and time.monotonic() < deadline:
         time.sleep(poll)
     return done
+
+
+def _server_cpu_seconds() -> tuple[float, float]:
+    """User + system CPU of the PostgreSQL and Redis servers on this machine.
+
+    PostgreSQL forks a backend per connection: the ones that exited count
+    through the postmaster's children time, the live ones through their own.
+    """
+    postgres = redis = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        name, fields = head.split("(", 1)[1], tail.split()
+        own = int(fields[11]) + int(fields[12])
+        if name == "postgres":
+            postgres += own + (int(fields[13]) + int(fields[14]) if _is_postmaster(int(fields[1])) else 0)
+        elif name.startswith("redis-server"):
+            redis += own
+    return postgres / CLOCK_TICKS, redis / CLOCK_TICKS
+
+
+def _is_postmaster(parent: int) -> bool:
+    try:
+        return Path(f"/proc/{parent}/comm").read_text().strip() != "postgres"
+    except OSError:
+        return True
 
 
 def _machine_busy_seconds() -> float:
@@ -277,24 +297,20 @@ class Ledger:
     def __init__(self, pool_size: int) -> None:
         self.schedules = _schedule_pool(pool_size)
 
-    def dispatch_burst(self, n: int, timeout: float, *, queue: str = QUEUE) -> Sample:
+    def dispatch_burst(self, n: int, timeout: float) -> Sample:
         from django.db import transaction
         from django.utils import timezone
 
         from runs.models import Trigger
         from runs.services.dispatch import DispatchRequest, run_dispatch
 
-        EXECUTE_QUEUE[0] = queue
         tick = timezone.now()
         start = time.time()
-        try:
-            for chunk in _chunks(self.schedules[:n], DISPATCH_BATCH):
-                now = timezone.now()
-                with transaction.atomic():  # the batch is published when it commits
-                    for schedule in chunk:
-                        run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=now)
-        finally:
-            EXECUTE_QUEUE[0] = QUEUE
+        for chunk in _chunks(self.schedules[:n], DISPATCH_BATCH):
+            now = timezone.now()
+            with transaction.atomic():  # the batch is published when it commits
+                for schedule in chunk:
+                    run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=now)
         return self._outcome(tick, n, start=start, timeout=timeout, since="created_at")
 
     def beat_burst(self, n: int, timeout: float) -> Sample:
@@ -354,11 +370,15 @@ def _measure(mode: Mode, procs: Processes, n: int, timeout: float) -> Sample:
         return procs.cpu_seconds([mode.dispatcher]) if mode.dispatcher else time.process_time()
 
     workers, dispatcher, machine = procs.cpu_seconds(mode.workers), dispatcher_cpu(), _machine_busy_seconds()
+    database, redis = _server_cpu_seconds()
     began = time.monotonic()
     sample = mode.burst(n, timeout)
     sample.seconds = time.monotonic() - began
     sample.worker_cpu_ms = (procs.cpu_seconds(mode.workers) - workers) * 1000 / n
     sample.dispatcher_cpu_ms = (dispatcher_cpu() - dispatcher) * 1000 / n
+    database_after, redis_after = _server_cpu_seconds()
+    sample.database_cpu_ms = (database_after - database) * 1000 / n
+    sample.redis_cpu_ms = (redis_after - redis) * 1000 / n
     sample.machine_busy = (_machine_busy_seconds() - machine) / (sample.seconds * (os.cpu_count() or 1))
     return sample
 
@@ -392,7 +412,7 @@ def _report(args: argparse.Namespace, modes: dict[str, Mode], load: tuple) -> st
         f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after",
         "",
         "| mode | fires/s | each repetition | vs raw | burst latency p50 / p99 ms | idle latency p50 / p99 ms "
-        "| CPU ms per run: workers / dispatcher | machine busy |",
+        "| CPU ms per run: workers / dispatcher / PostgreSQL / Redis | machine busy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode in modes.values():
@@ -402,7 +422,8 @@ def _report(args: argparse.Namespace, modes: dict[str, Mode], load: tuple) -> st
             f"{_fmt(mode.median(lambda s: _quantile(s.latencies_ms, 0.5)))} / "
             f"{_fmt(mode.median(lambda s: _quantile(s.latencies_ms, 0.99)))} | "
             f"{_fmt(_quantile(mode.idle_ms, 0.5))} / {_fmt(_quantile(mode.idle_ms, 0.99))} | "
-            f"{mode.median(lambda s: s.worker_cpu_ms):.1f} / {mode.median(lambda s: s.dispatcher_cpu_ms):.1f} | "
+            f"{mode.median(lambda s: s.worker_cpu_ms):.1f} / {mode.median(lambda s: s.dispatcher_cpu_ms):.1f} / "
+            f"{mode.median(lambda s: s.database_cpu_ms):.1f} / {mode.median(lambda s: s.redis_cpu_ms):.1f} | "
             f"{mode.median(lambda s: s.machine_busy):.0%} |")
     worst = min(m.rate for name, m in modes.items() if name in ("dispatch", "beat")) / floor
     lines += ["", f"Bar (Tickwise at least half of raw Celery): {'met' if worst >= 0.5 else 'NOT met'}, "
@@ -416,11 +437,8 @@ def _modes(args: argparse.Namespace, raw: Raw, ledger: Ledger) -> dict[str, Mode
         "raw": Mode("raw Celery `apply_async` no-op (floor)", ("raw1", "raw2"), None, raw.burst),
         "dispatch": Mode("Tickwise: `run_dispatch` → workers", workers, None, ledger.dispatch_burst),
         "beat": Mode("Tickwise: beat fires due schedules → workers", workers, "beat", ledger.beat_burst),
-        "reuse": Mode("what-if: `run_dispatch` → workers keeping their DB connection", ("reuse1", "reuse2"), None,
-                      lambda n, timeout: ledger.dispatch_burst(n, timeout, queue=REUSE_QUEUE)),
     }
-    return {name: mode for name, mode in modes.items()
-            if (name != "beat" or args.beat) and (name != "reuse" or args.what_if)}
+    return {name: mode for name, mode in modes.items() if name != "beat" or args.beat}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -429,8 +447,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each mode (medians reported)")
     parser.add_argument("--idle", type=int, default=30, help="one-at-a-time runs for the idle latency")
     parser.add_argument("--no-beat", dest="beat", action="store_false", help="skip the beat mode")
-    parser.add_argument("--no-what-if", dest="what_if", action="store_false",
-                        help="skip the what-if mode (workers keeping their database connection)")
     parser.add_argument("--rep-timeout", type=float, default=120.0, help="seconds one repetition may take")
     parser.add_argument("--budget", type=float, default=540.0, help="seconds the whole benchmark may take")
     return parser
@@ -459,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = _modes(args, Raw(), ledger)
     procs = Processes(env, Path(tempfile.mkdtemp(prefix="bench-workers-")))
     try:
-        _start_processes(procs, beat=args.beat, what_if=args.what_if)
+        _start_processes(procs, beat=args.beat)
         _run_modes(args, modes, procs, deadline)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -30,6 +30,7 @@ from django.db.models.functions import Now
 from schedules.policies import Overlap, overlap_decide, overlap_run_limit
 
 from ..models import AgentCall, Run, RunState, SkipReason
+from .prepared import Prepared
 
 log = logging.getLogger("tickwise.claim")
 
@@ -53,9 +54,9 @@ def run_load(run_id: int) -> Run | None:
     Written out rather than ``select_related``: building that query costs a
     worker about five times the read itself, on every run.
     """
-    sql, layout = _load_query()
+    statement, layout = _load_query()
     try:
-        row = _read(sql, run_id)
+        row = _read(statement, run_id)
     except (InterfaceError, OperationalError):
         if connection.in_atomic_block:
             raise
@@ -63,7 +64,7 @@ def run_load(run_id: int) -> Run | None:
         # before each task): a read is safe to repeat on a new one.
         log.warning("database connection lost; reconnecting")
         connection.close()
-        row = _read(sql, run_id)
+        row = _read(statement, run_id)
     if row is None:
         return None
     loaded = []
@@ -80,22 +81,22 @@ def run_load(run_id: int) -> Run | None:
     return run
 
 
-def _read(sql: str, run_id: int) -> tuple | None:
+def _read(statement: Prepared, run_id: int) -> tuple | None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id])
+        statement.execute(cursor, {"id": run_id})
         return cursor.fetchone()
 
 
 @functools.cache
-def _load_query() -> tuple[str, list]:
+def _load_query() -> tuple[Prepared, list]:
     from schedules.models import Agent, Schedule
 
     layout = [(model, model._meta.concrete_fields) for model in (Run, Schedule, Agent)]
     select = ", ".join(f"{alias}.{field.column}" for alias, (_, fields) in zip("rsa", layout) for field in fields)
     sql = (f"SELECT {select} FROM {Run._meta.db_table} r "
            f"LEFT JOIN {Schedule._meta.db_table} s ON s.id = r.schedule_id "
-           f"JOIN {Agent._meta.db_table} a ON a.id = r.agent_id WHERE r.id = %s")
-    return sql, layout
+           f"JOIN {Agent._meta.db_table} a ON a.id = r.agent_id WHERE r.id = %(id)s")
+    return Prepared("tickwise_run_load", sql), layout
 
 
 def _from_db(field, value):
@@ -158,15 +159,15 @@ def _lock_scope(run: Run) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_scope_lock_key(run)])
 
 
-# Lock, claim if the scope has room, record the intent: one round trip, one
-# transaction. ``statement_timestamp()`` rather than ``now()``: the latter is
-# the start of the transaction, before any wait for the lock.
+# Claim if the scope has room, and record the intent: one statement, run right
+# after the scope's lock in the same round trip and transaction.
+# ``statement_timestamp()`` rather than ``now()``: the latter is the start of
+# the transaction, before any wait for the lock.
 _CLAIM_IF_ROOM = """
-SELECT pg_advisory_xact_lock(%(lock)s);
 WITH claimed AS (
     UPDATE runs_run
        SET state = 'running', attempt = attempt + 1, fencing_token = fencing_token + 1,
-           lease_owner = %(owner)s, lease_expires_at = statement_timestamp() + %(lease)s,
+           lease_owner = %(owner)s, lease_expires_at = statement_timestamp() + %(lease)s::interval,
            started_at = statement_timestamp(), buffered = false, input = %(input)s
      WHERE id = %(id)s AND state = 'pending' AND fencing_token = %(token)s
        AND (SELECT count(*) FROM runs_run
@@ -177,17 +178,19 @@ INSERT INTO runs_agentcall (run_id, attempt, fencing_token, idempotency_key, sta
 SELECT id, attempt, fencing_token, idempotency_key, 'intent', statement_timestamp(), '' FROM claimed
 RETURNING attempt, fencing_token
 """
+_CLAIMS = {column: Prepared(f"tickwise_claim_by_{column}", _CLAIM_IF_ROOM.format(scope=column))
+           for column in ("schedule_id", "agent_id", "session_id")}
 
 
 def _claim_if_room(run: Run, *, owner: str, now: datetime, intent: str) -> Claim | None:
     """The common case in one round trip; None sends the caller down the general path."""
     column, value = scope_column(run)
     limit = overlap_run_limit(run.schedule.overlap_policy, max_concurrent=run.schedule.max_concurrent)
-    params = {"lock": _scope_lock_key(run), "owner": owner, "lease": lease_for(run), "input": intent,
-              "id": run.id, "token": run.fencing_token, "scope": value, "limit": limit}
+    params = {"owner": owner, "lease": lease_for(run), "input": intent, "id": run.id,
+              "token": run.fencing_token, "scope": value, "limit": limit}
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_IF_ROOM.format(scope=column), params)
-        cursor.nextset()  # past the lock's result, to the claim's
+        _CLAIMS[column].execute(cursor, params, before="SELECT pg_advisory_xact_lock(%s);\n",
+                                before_params=(_scope_lock_key(run),))
         row = cursor.fetchone()
     if row is None:
         return None

@@ -16,6 +16,7 @@ from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from .claim import Claim, open_call
+from .prepared import Prepared
 
 log = logging.getLogger("tickwise.outcome")
 
@@ -36,7 +37,7 @@ def record_intent(claim: Claim, run_input: str) -> bool:
 # The run's outcome, its intent row and the end of the schedule's failure
 # streak in one statement (so one round trip and one transaction), fenced by
 # the attempt's token. The streak is written only when it is above zero.
-_SUCCESS = """
+_SUCCESS = Prepared("tickwise_run_succeeded", """
 WITH done AS (
     UPDATE runs_run
        SET state = %(state)s, output = %(output)s::jsonb, finished_at = statement_timestamp(),
@@ -51,14 +52,14 @@ WITH done AS (
       FROM done WHERE schedules_schedule.id = done.schedule_id AND consecutive_failures > 0
 )
 SELECT count(*) FROM done
-"""
+""")
 
 
 def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
     params = {"state": state, "output": None if output is None else json.dumps(output), "id": claim.run.id, "token": claim.token}
     with connection.cursor() as cursor:
-        cursor.execute(_SUCCESS, params)
+        _SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
     if not recorded:
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)

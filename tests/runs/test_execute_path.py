@@ -143,3 +143,24 @@ def _other_connection():
     settings = connection.settings_dict
     return psycopg.connect(host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
                            password=settings["PASSWORD"], dbname=settings["NAME"], autocommit=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_the_server_lost_or_kept_is_handled():
+    from runs.services import prepared
+
+    statement = prepared.Prepared("tickwise_test_sum", "SELECT %(a)s::int + %(b)s::int, %(a)s::int")
+
+    def run(a: int, b: int) -> tuple:
+        with connection.cursor() as cursor:
+            statement.execute(cursor, {"a": a, "b": b})
+            return cursor.fetchone()
+
+    assert run(1, 2) == (3, 1)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler resetting the session does
+    assert run(2, 3) == (5, 2)  # prepared again
+    prepared._prepared.clear()  # forgotten here, still known to the server
+    assert run(3, 4) == (7, 3)
+    connection.close()
+    assert run(4, 5) == (9, 4)  # a new connection prepares its own

@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 
-from schedules.services import schedule_after_run
-
 from ..adapters import adapter_for
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from ..publish import publish_runs_now
+from .outcome import settle_failure
 
 log = logging.getLogger("tickwise.housekeeping")
 
@@ -55,27 +54,34 @@ def runs_reap_expired_leases(*, now: datetime) -> int:
     toward ``max_attempts``, so a message that crashes every worker it reaches
     (a poison message) ends ``dead`` instead of looping.
     """
-    expired = Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now).select_related("agent")
+    expired = (Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now)
+               .select_related("agent", "schedule"))
     reaped = 0
     for run in expired[:SWEEP_BATCH]:
-        if _reap(run, now=now):
-            reaped += 1
-            schedule_after_run(run.id)  # no-op unless the run ended (dead/unknown)
+        state = _reap(run, now=now)
+        if state is None:
+            continue  # the worker finished, or another reaper took it, meanwhile
+        reaped += 1
+        if state != RunState.PENDING:
+            settle_failure(run, now=now)  # a crash that ends the run counts like any failure
     return reaped
 
 
-def _reap(run: Run, *, now: datetime) -> int:
-    fenced = Run.objects.filter(id=run.id, state=RunState.RUNNING, fencing_token=run.fencing_token)
+def _reap(run: Run, *, now: datetime) -> str | None:
+    """The state the run was moved to, or None when its attempt had already moved on."""
     common = {"lease_expires_at": None, "error_category": ErrorCategory.CRASHED,
               "error_message": f"lease held by {run.lease_owner} expired"}
     called = AgentCall.objects.filter(run_id=run.id, attempt=run.attempt, state=CallState.INTENT).exists()
     if called and not adapter_for(run.agent.adapter).idempotent:
         # The agent may have acted; without key-based dedupe a retry could act twice.
-        return fenced.update(state=RunState.UNKNOWN, finished_at=now, **common)
-    if run.attempt >= run.max_attempts:
-        return fenced.update(state=RunState.DEAD, finished_at=now, **common)
-    return fenced.update(state=RunState.PENDING, published_at=None, not_before=now,
-                         fencing_token=F("fencing_token") + 1, **common)
+        fields = {"state": RunState.UNKNOWN, "finished_at": now}
+    elif run.attempt >= run.max_attempts:
+        fields = {"state": RunState.DEAD, "finished_at": now}
+    else:
+        fields = {"state": RunState.PENDING, "published_at": None, "not_before": now,
+                  "fencing_token": F("fencing_token") + 1}
+    fenced = Run.objects.filter(id=run.id, state=RunState.RUNNING, fencing_token=run.fencing_token)
+    return fields["state"] if fenced.update(**fields, **common) else None
 
 
 def runs_purge_finished(*, now: datetime, keep_days: int) -> int:

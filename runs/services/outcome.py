@@ -57,14 +57,15 @@ SELECT count(*) FROM done
 
 def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
-    params = {"state": state, "output": None if output is None else json.dumps(output), "id": claim.run.id, "token": claim.token}
+    params = {"state": state, "output": None if output is None else json.dumps(storable(output)),
+              "id": claim.run.id, "token": claim.token}
     with connection.cursor() as cursor:
         _SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
     if not recorded:
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
         return None
-    _after_completion(claim)
+    _after_completion(claim.run)
     return state
 
 
@@ -72,7 +73,7 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
     run = claim.run
     retry = transient and run.attempt < run.max_attempts
     fields: dict[str, Any] = {"error_category": category or ErrorCategory.AGENT_ERROR,
-                              "error_message": message[:2000], "lease_expires_at": None}
+                              "error_message": storable(message[:2000]), "lease_expires_at": None}
     if retry:
         # The retry waits in the database; the outbox sweeper republishes it when due.
         fields.update(state=RunState.PENDING, published_at=None, not_before=now + backoff(run))
@@ -84,36 +85,56 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
             return None
         _close_call(claim, CallState.FAILED, message)
     if not retry:
-        _settle_failure(claim, now=now)
+        settle_failure(claim.run, now=now)
     return fields["state"]
 
 
 def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) -> str | None:
     """The agent may have acted and the outcome is lost: terminal ``unknown``, for a person to judge."""
     with transaction.atomic():
-        if not fenced(claim).update(state=RunState.UNKNOWN, error_category=category, error_message=message[:2000],
-                                    finished_at=Now(), lease_expires_at=None):
+        if not fenced(claim).update(state=RunState.UNKNOWN, error_category=category, finished_at=Now(),
+                                    error_message=storable(message[:2000]), lease_expires_at=None):
             return None
         _close_call(claim, CallState.FAILED, message)
-    _settle_failure(claim, now=now)
+    settle_failure(claim.run, now=now)
     return RunState.UNKNOWN
 
 
-def _settle_failure(claim: Claim, *, now: datetime) -> None:
-    """A run ended without success: extend the failure streak, plan an after-completion tick."""
-    count_failure(claim.run.schedule_id, now=now)
-    _after_completion(claim)
+def settle_failure(run: Run, *, now: datetime) -> None:
+    """A run ended without success (failed, dead, unknown): extend the failure streak, plan the next tick.
+
+    The worker's outcome and the reaper both end here.
+    """
+    if run.schedule_id is None:
+        return
+    count_failure(run.schedule_id, now=now)
+    _after_completion(run)
 
 
-def _after_completion(claim: Claim) -> None:
-    schedule = claim.run.schedule
-    if schedule.kind == "interval" and schedule.interval_mode == "after_completion":
-        schedule_after_run(claim.run.id)
+def _after_completion(run: Run) -> None:
+    schedule = run.schedule
+    if schedule is not None and schedule.kind == "interval" and schedule.interval_mode == "after_completion":
+        schedule_after_run(run.id)
 
 
 def _close_call(claim: Claim, state: str, message: str = "") -> None:
     AgentCall.objects.filter(run_id=claim.run.id, attempt=claim.run.attempt).update(
-        state=state, finished_at=Now(), error_message=message[:2000])
+        state=state, finished_at=Now(), error_message=storable(message[:2000]))
+
+
+def storable(value: Any) -> Any:
+    """``value`` with NUL characters replaced: PostgreSQL text and jsonb cannot hold them.
+
+    An agent's answer is arbitrary; one NUL must not make its outcome unwritable
+    (the run would stay ``running`` until its lease expired).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
 
 
 def backoff(run: Run) -> timedelta:

@@ -74,6 +74,20 @@ def test_a_successful_run_is_three_statements_and_ends_the_failure_streak(schedu
     assert Schedule.objects.get(id=schedule.id).consecutive_failures == 0
 
 
+def test_an_answer_with_nul_characters_is_stored_with_them_replaced(schedule):
+    from runs.services.outcome import record_failure, record_success
+
+    run = dispatch(schedule)
+    claim = run_claim(run.id, owner="test:1", now=timezone.now(), intent="x")
+    answer = {"text": "a\x00b", "nested": [{"k\x00": "\x00"}], "n": 1}
+    assert record_success(claim, answer, cancelled=False) == RunState.SUCCEEDED
+    assert Run.objects.get(id=run.id).output == {"text": "a\ufffdb", "nested": [{"k\ufffd": "\ufffd"}], "n": 1}
+    second = run_claim(dispatch(schedule, minutes=60).id, owner="test:1", now=timezone.now(), intent="x")
+    assert record_failure(second, message="bad\x00byte", category="agent_error", transient=False,
+                          now=timezone.now()) == RunState.FAILED
+    assert Run.objects.get(id=second.run.id).error_message == "bad\ufffdbyte"
+
+
 def test_the_claim_records_its_intent_before_the_agent_is_called(schedule):
     run = dispatch(schedule)
     claim = run_claim(run.id, owner="test:1", now=timezone.now(), intent="the input")

@@ -107,6 +107,28 @@ def test_reaper_marks_unknown_when_a_non_idempotent_agent_may_have_acted(db):
     assert Run.objects.get(id=run.id).state == RunState.UNKNOWN
 
 
+def test_crashes_that_end_runs_count_toward_auto_pause(schedule):
+    # failure_limit=2: two runs reaped to ``dead`` in a row pause the schedule.
+    for hour in (0, 1):
+        run = dispatch(schedule, NOW + timedelta(hours=hour))
+        Run.objects.filter(id=run.id).update(attempt=schedule.max_attempts - 1)
+        run_claim(run.id, owner="gone", now=NOW)  # the last attempt
+        Run.objects.filter(id=run.id).update(lease_expires_at=NOW - timedelta(seconds=1))
+        assert runs_reap_expired_leases(now=NOW) == 1
+        assert Run.objects.get(id=run.id).state == RunState.DEAD
+    schedule.refresh_from_db()
+    assert schedule.consecutive_failures == 2
+    assert schedule.paused and "2 consecutive failures" in schedule.paused_reason
+
+
+def test_an_attempt_reaped_for_retry_is_not_a_failure_yet(schedule):
+    run = dispatch(schedule)
+    run_claim(run.id, owner="gone", now=NOW)
+    Run.objects.filter(id=run.id).update(lease_expires_at=NOW - timedelta(seconds=1))
+    assert runs_reap_expired_leases(now=NOW) == 1
+    assert Schedule.objects.get(id=schedule.id).consecutive_failures == 0
+
+
 def test_sweeper_publishes_only_due_unpublished_runs(schedule, django_capture_on_commit_callbacks):
     old, waiting, fresh = dispatch(schedule), dispatch(schedule, NOW + timedelta(hours=1)), None
     Run.objects.filter(id=old.id).update(created_at=dj_timezone.now() - timedelta(minutes=1))

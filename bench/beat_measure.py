@@ -13,7 +13,7 @@ import redis
 @dataclass(frozen=True)
 class Sample:
     seconds: float
-    queries: int  # SQL statements on Django's default connection
+    queries: int  # SQL statements this process sent to PostgreSQL (``StatementCounter``)
     commands: int  # Redis commands sent by the scheduler's own client (not the broker's)
     result: Any = None
 
@@ -44,19 +44,53 @@ class CommandCounter:
         return redis.Redis(connection_pool=pool)
 
 
-def measure(call: Callable[[], Any], *, counter: CommandCounter | None = None) -> Sample:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+class StatementCounter:
+    """Counts every statement this process sends to PostgreSQL, at the psycopg level.
 
-    before = counter.commands if counter else 0
-    # The log is a bounded deque: once full, CaptureQueriesContext's length arithmetic sees nothing.
-    connection.queries_log.clear()
-    with CaptureQueriesContext(connection) as queries:
-        started = time.perf_counter()
-        result = call()
-        seconds = time.perf_counter() - started
-    commands = (counter.commands - before) if counter else 0
-    return Sample(seconds, len(queries.captured_queries), commands, result)
+    Each cursor execute (Django's queries, savepoints, and what Django's query
+    log never sees: its connection health check ``SELECT 1``, type lookups on
+    connect) and each command psycopg sends itself (``BEGIN``, ``COMMIT``,
+    ``ROLLBACK``). A ``COMMIT`` asked for outside a transaction, which psycopg
+    does not send, is not counted (Django's log would show it).
+    """
+
+    statements = 0
+    _installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        if cls._installed:
+            return
+        import psycopg
+        from psycopg._connection_base import BaseConnection
+
+        def counted(original):
+            def wrapper(*args, **kwargs):
+                cls.statements += 1
+                return original(*args, **kwargs)
+            return wrapper
+
+        def counted_many(original):
+            def wrapper(cursor, query, params_seq, *args, **kwargs):
+                params_seq = list(params_seq)
+                cls.statements += len(params_seq)
+                return original(cursor, query, params_seq, *args, **kwargs)
+            return wrapper
+
+        psycopg.Cursor.execute = counted(psycopg.Cursor.execute)
+        psycopg.Cursor.executemany = counted_many(psycopg.Cursor.executemany)
+        BaseConnection._exec_command = counted(BaseConnection._exec_command)
+        cls._installed = True
+
+
+def measure(call: Callable[[], Any], *, counter: CommandCounter | None = None) -> Sample:
+    StatementCounter.install()
+    before, commands_before = StatementCounter.statements, counter.commands if counter else 0
+    started = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - started
+    commands = (counter.commands - commands_before) if counter else 0
+    return Sample(seconds, StatementCounter.statements - before, commands, result)
 
 
 @dataclass(frozen=True)

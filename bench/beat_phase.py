@@ -9,8 +9,10 @@ a phase stopped at its time limit still reports what it measured):
 
 - ``startup``: construction plus first tick: seconds, SQL statements, Redis
   commands, and the resident set size the process gained (``VmRSS`` after
-  minus before; imports and ``django.setup()`` come before the baseline, as
-  every beat pays them);
+  minus before). Before the baseline comes what ``celery beat`` does before it
+  builds the scheduler it runs (``preamble``): imports, ``django.setup()``,
+  loading and finalizing the app, and its banner, which imports the
+  scheduler class and resolves the broker's transport;
 - ``idle`` and ``due``: one line per loop with nothing due (three times
   ``--loops``, before any 1% loop) / with 1% due;
 - ``due_sets`` (Tickwise only): which schedules each 1% loop fired, so the
@@ -37,6 +39,21 @@ def emit_sample(kind: str, sample, **extra) -> None:
     emit(kind, seconds=sample.seconds, ops=sample.queries + sample.commands, **extra)
 
 
+SCHEDULERS = {"tickwise": "schedules.beat:TickwiseScheduler",
+              "dcb": "django_celery_beat.schedulers:DatabaseScheduler",
+              "redbeat": "redbeat.RedBeatScheduler"}
+
+
+def preamble(app, system: str) -> None:
+    """What ``celery beat`` does before building its scheduler (``celery.apps.beat.Beat.run``)."""
+    from celery.apps.beat import Beat
+
+    beat = Beat(app=app, scheduler=SCHEDULERS[system], quiet=True)
+    beat.init_loader()  # the app's task modules, then app.finalize()
+    # The banner: a lazy scheduler (the class imported, no set-up) and the broker URL.
+    beat.startup_info(beat.Service(app=app, scheduler_cls=beat.scheduler_cls))
+
+
 def startup(construct, counter) -> object:
     from beat_measure import measure, rss_kib
 
@@ -53,12 +70,10 @@ def tickwise_phase(app, args) -> None:
     from beat_measure import measure
     from beat_setup import queue_purge
     from beat_tickwise import tickwise_explain, tickwise_fired_names, tickwise_loop, tickwise_scheduler
-    from django_celery_beat.schedulers import DatabaseScheduler
 
     def construct():
         scheduler = tickwise_scheduler(app)
-        DatabaseScheduler.tick(scheduler)  # TickwiseScheduler.tick() without its sleep
-        scheduler.fire_agent_schedules()  # on the real clock: nothing is due yet
+        scheduler.loop()  # TickwiseScheduler.tick() without its sleep, on the real clock: nothing is due yet
         return scheduler
 
     scheduler, due_sets = startup(construct, None), []
@@ -141,7 +156,7 @@ def main(argv: list[str]) -> None:
     from beat_setup import quiet
 
     quiet()
-    app.loader.import_default_modules()
+    preamble(app, args.system)
     PHASES[args.system](app, args)
 
 

@@ -3,9 +3,8 @@
     .venv/bin/python bench/beat_profile.py [--size 100000] [--loops 40]
 
 Loads the benchmark's schedules into ``tickwise_bench`` and prints medians of
-the idle loop and of its parts (the housekeeping tick, the firing loop with and
-without ``close_old_connections()`` before it, a bare query on an open and on a
-closed connection), then the statements of one 1% loop by kind.
+the idle loop and of its parts (its one statement, the housekeeping tick, a bare
+query), then the statements of one 1% loop by kind.
 """
 from __future__ import annotations
 
@@ -34,25 +33,23 @@ def _median_ms(call: Callable[[], object], loops: int) -> float:
 
 def _idle_parts(scheduler, now: datetime, loops: int) -> dict[str, float]:
     from beat_tickwise import tickwise_loop
-    from django.db import close_old_connections, connection
+    from django.db import connection
     from django_celery_beat.schedulers import DatabaseScheduler
 
-    from schedules.firing import schedules_fire_due
+    from schedules.beat import BEAT_PROBE_SQL
 
-    def select_one() -> None:
+    def execute(sql: str) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            cursor.execute(sql)
+            cursor.fetchall()
 
     return {
-        "idle loop (TickwiseScheduler.tick without its sleep)": _median_ms(
+        "idle loop (TickwiseScheduler.loop: tick() without its sleep)": _median_ms(
             lambda: tickwise_loop(scheduler, now=now), loops),
+        "  the probe statement (next agent tick + pulse change stamp)": _median_ms(
+            lambda: execute(BEAT_PROBE_SQL), loops),
         "  housekeeping: DatabaseScheduler.tick": _median_ms(lambda: DatabaseScheduler.tick(scheduler), loops),
-        "  close_old_connections() + schedules_fire_due": _median_ms(
-            lambda: (close_old_connections(), schedules_fire_due(now=now, batch=500)), loops),
-        "  schedules_fire_due on an open connection": _median_ms(
-            lambda: schedules_fire_due(now=now, batch=500), loops),
-        "SELECT 1 on an open connection": _median_ms(select_one, loops),
-        "close_old_connections() + SELECT 1": _median_ms(lambda: (close_old_connections(), select_one()), loops),
+        "SELECT 1 on an open connection": _median_ms(lambda: execute("SELECT 1"), loops),
     }
 
 

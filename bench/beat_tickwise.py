@@ -1,13 +1,8 @@
 """Tickwise's side of the beat benchmark."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import close_old_connections
-from django_celery_beat.schedulers import DatabaseScheduler
-
-from schedules.firing import next_due_at, schedules_fire_due
 from schedules.models import Schedule, ScheduleKind
 from schedules.services import schedule_save
 
@@ -18,44 +13,29 @@ def tickwise_scheduler(app):
     return TickwiseScheduler(app=app)
 
 
-# ``tickwise_loop`` mirrors these two methods of ``schedules/beat.py`` (a hash
-# of each one's source): when either changes, the benchmark says so.
-MIRRORED = {"tick": "3230dce06c7a212c", "fire_agent_schedules": "7253462f7e9b935e"}
-
-
-def mirror_drift() -> list[str]:
-    """Names of the mirrored beat methods whose source changed since ``tickwise_loop`` was written."""
-    import ast
-    import hashlib
-    import inspect
-
-    from schedules import beat
-
-    source = inspect.getsource(beat)
-    found = {node.name: hashlib.sha256(ast.get_source_segment(source, node).encode()).hexdigest()[:16]
-             for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)}
-    return [name for name, digest in MIRRORED.items() if found.get(name) != digest]
-
-
 def tickwise_loop(scheduler, *, now: datetime) -> int:
-    """One ``TickwiseScheduler.tick()`` without its sleep, with the clock passed in.
+    """One ``TickwiseScheduler.tick()`` without its sleep (``loop``), with the agent schedules' clock passed in.
 
-    The housekeeping pulses are served on the real clock, as in the beat; agent
-    schedules fire at ``now`` (the benchmark walks a virtual clock minute by
-    minute, so that 1% of the schedules are due without waiting for real
-    minutes). Step for step ``fire_agent_schedules``, which reads the clock itself.
+    The housekeeping pulses are served on the real clock, as in the beat; the
+    benchmark walks a virtual clock minute by minute, so that 1% of the
+    schedules are due without waiting for real minutes. Returns the rows inserted.
     """
-    DatabaseScheduler.tick(scheduler)
-    close_old_connections()
-    next_due = next_due_at()
-    if next_due is not None and next_due > now:
-        return 0
-    batch, runs = settings.TICKWISE["BEAT_BATCH"], 0
-    while True:
-        report = schedules_fire_due(now=now, batch=batch)
-        runs += report.runs
-        if report.schedules < batch:
-            return runs
+    return scheduler.loop(now=now).runs
+
+
+def tickwise_pulses_as_restarted(*, now: datetime) -> None:
+    """The housekeeping pulses as a restarted beat finds them: last sent a minute ago.
+
+    A beat writes the pulses' ``last_run_at`` every 3 minutes, so the outbox
+    sweeper (every 5 s) and the lease reaper (every 15 s) are due as it
+    starts, and its first loop sends one of them (celery beat sends one task
+    per tick). ``update()`` sends no change signal.
+    """
+    from django_celery_beat.models import PeriodicTask
+
+    from runs.pulses import PULSES
+
+    PeriodicTask.objects.filter(name__in=[name for name, *_ in PULSES]).update(last_run_at=now - timedelta(minutes=1))
 
 
 def tickwise_fired_names(*, tick_at: datetime) -> list[str]:
@@ -89,7 +69,8 @@ def tickwise_explain(scheduler, *, now: datetime) -> dict[str, list[str]]:
 
     with CaptureQueriesContext(connection) as captured:
         tickwise_loop(scheduler, now=now)
-    statements = [q["sql"] for q in captured.captured_queries if 'FROM "schedules_schedule"' in q["sql"]]
+    table = Schedule._meta.db_table
+    statements = [q["sql"] for q in captured.captured_queries if f"FROM {table}" in q["sql"].replace('"', "")]
     plans = {}
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in statements:

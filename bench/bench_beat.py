@@ -115,11 +115,16 @@ class SizeRun:
     def run(self) -> dict[str, dict]:
         from beat_data import dcb_load, dcb_unload, redbeat_load, tickwise_load, tickwise_unload
         from beat_setup import redis_flush
+        from beat_tickwise import tickwise_pulses_as_restarted
+
+        def load_tickwise() -> None:
+            tickwise_load(self.specs, after=self.base)
+            tickwise_pulses_as_restarted(now=datetime.now(timezone.utc))
 
         redis_flush()
         tickwise_unload()
         dcb_unload()
-        loads = {"tickwise": lambda: tickwise_load(self.specs, after=self.base),
+        loads = {"tickwise": load_tickwise,
                  "dcb": lambda: dcb_load(self.specs, last_run_at=self.base),
                  "redbeat": lambda: redbeat_load(self.app, self.specs, last_run_at=self.base)}
         for system, load in loads.items():
@@ -265,11 +270,6 @@ def main(argv: list[str] | None = None) -> int:
         quiet()
         from beat_report import size_table
 
-        from beat_tickwise import mirror_drift
-
-        if drift := mirror_drift():
-            print(f"WARNING: schedules/beat.py {', '.join(drift)} changed since bench/beat_tickwise.py "
-                  f"tickwise_loop mirrored it; review the mirror before trusting Tickwise's loop figures\n")
         env, logs = process_env(urls), Path(tempfile.mkdtemp(prefix="tickwise-bench-beat-"))
         print(f"# Beat benchmark\n\nmachine: {_machine()}  \nsizes: {args.sizes}, loops: {args.loops}, "
               f"seed: {args.seed}  \nbeat logs: {logs}\n", flush=True)

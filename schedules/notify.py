@@ -3,7 +3,10 @@
 A notice is only a hint: beats re-read ``next_fire_at`` from PostgreSQL, and
 without notices they still wake every ``TICKWISE_BEAT_MAX_SLEEP`` seconds.
 Pub/sub reaches every beat; a notice sent while a beat is busy waits in its
-subscription buffer.
+subscription buffer. Pub/sub channels ignore Redis database numbers, so the
+channel is named after the broker's database and queue: stacks sharing one
+Redis server (test runs, the benchmark, several deployments) do not wake each
+other's beats.
 """
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ from django.db import transaction
 
 log = logging.getLogger("tickwise.notify")
 
-CHANNEL = "tickwise:beat:wake"
+CHANNEL_PREFIX = "tickwise:beat:wake"
+
+
+def wake_channel() -> str:
+    db = redis.connection.parse_url(settings.CELERY_BROKER_URL).get("db", 0)
+    return f"{CHANNEL_PREFIX}:{db}:{settings.CELERY_TASK_DEFAULT_QUEUE}"
 
 
 def _client() -> redis.Redis:
@@ -24,7 +32,7 @@ def _client() -> redis.Redis:
 
 def beat_wake_now() -> None:
     try:
-        _client().publish(CHANNEL, b"1")
+        _client().publish(wake_channel(), b"1")
     except redis.RedisError:
         log.warning("could not notify beats; they pick the change up within their max sleep")
 
@@ -43,7 +51,7 @@ class WakeListener:
         try:
             if self._pubsub is None:
                 self._pubsub = _client().pubsub(ignore_subscribe_messages=True)
-                self._pubsub.subscribe(CHANNEL)
+                self._pubsub.subscribe(wake_channel())
             message = self._pubsub.get_message(timeout=seconds)
             self._drain()
             return message is not None

@@ -89,3 +89,17 @@ def test_a_loop_on_a_broken_connection_waits_and_the_next_one_reconnects(pulses)
     connection.connection.close()  # the server went away between two loops
     assert scheduler.loop().sleep == 1.0
     assert scheduler.loop().runs == 0 and connection.is_usable()
+
+
+def test_a_sent_pulse_records_its_run_in_one_update_without_touching_the_change_stamp(pulses):
+    sweeper = PeriodicTask.objects.get(task="runs.sweep_outbox")
+    long_ago = timezone.now() - timedelta(minutes=10)
+    PeriodicTask.objects.filter(pk=sweeper.pk).update(last_run_at=long_ago)
+    scheduler = TickwiseScheduler(app=app)
+    stamp = PeriodicTasks.last_change()
+    with CaptureQueriesContext(connection) as captured:
+        scheduler.loop()  # sends the overdue sweeper; the first send is synced at once
+    sweeper_after = PeriodicTask.objects.get(pk=sweeper.pk)
+    assert sweeper_after.last_run_at > long_ago
+    assert sweeper_after.total_run_count == sweeper.total_run_count + 1
+    assert len(writes(captured)) == 1 and PeriodicTasks.last_change() == stamp

@@ -6,6 +6,7 @@ process died in between) is found by the outbox sweeper through
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 
@@ -41,9 +42,53 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
 
 
 def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:
+    """Publish once the current transaction commits; at once outside one.
+
+    Runs dispatched one by one in one transaction go out together: one batch
+    of messages and one ``published_at`` UPDATE, not one of each per run.
+    """
     ids = list(run_ids)
-    if ids:
-        transaction.on_commit(lambda: publish_runs_now(ids, timeouts=timeouts))
+    if not ids:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        publish_runs_now(ids, timeouts=timeouts)
+        return
+    _open_batch().add(ids, timeouts)
+
+
+class _Batch:
+    """The runs waiting for one transaction (at one savepoint depth) to commit."""
+
+    def __init__(self, depth: tuple) -> None:
+        self.depth = depth
+        self.ids: list[int] = []
+        self.timeouts: dict[int, int] | None = {}
+
+    def add(self, ids: list[int], timeouts: Mapping[int, int] | None) -> None:
+        self.ids += ids
+        if timeouts is None or self.timeouts is None:
+            self.timeouts = None  # read them all at publish time
+        else:
+            self.timeouts.update(timeouts)
+
+    def publish(self) -> None:
+        publish_runs_now(self.ids, timeouts=self.timeouts)
+
+    def waiting(self) -> bool:
+        # A rolled-back savepoint drops its callbacks, and the batch with them.
+        return any(callback == self.publish for _, callback, _ in transaction.get_connection().run_on_commit)
+
+
+_batches = threading.local()
+
+
+def _open_batch() -> _Batch:
+    depth = tuple(transaction.get_connection().savepoint_ids)
+    batch = getattr(_batches, "current", None)
+    if batch is None or batch.depth != depth or not batch.waiting():
+        batch = _batches.current = _Batch(depth)
+        transaction.on_commit(batch.publish)
+    return batch
 
 
 def _send(run_ids: Sequence[int], timeouts: Mapping[int, int]) -> None:

@@ -32,12 +32,18 @@ class AgentRequest:
 
 
 class AdapterError(Exception):
-    """A delivery that failed. ``transient`` says whether a retry can help."""
+    """A delivery that failed. ``transient`` says whether a retry can help.
 
-    def __init__(self, message: str, *, transient: bool, category: str = "agent_error") -> None:
+    ``retry_after`` (seconds) is the agent's own word on when to try again
+    (an HTTP ``Retry-After``); the retry waits at least that long.
+    """
+
+    def __init__(self, message: str, *, transient: bool, category: str = "agent_error",
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.category = category
+        self.retry_after = retry_after
 
 
 class Adapter:

@@ -13,12 +13,15 @@ no answer within the timeout            transient  ``timeout``
 other 4xx, 3xx, TLS certificate         permanent  ``agent_error``
 ======================================  =========  ================
 
+A 429 or 5xx carrying ``Retry-After`` makes the retry wait at least that long.
+
 Standard library only. Secrets come from environment variables named in the
 config, and neither they nor the URL's path and query (a webhook URL is often a
 secret itself) appear in error messages.
 """
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import math
@@ -28,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,7 +82,8 @@ def post_json(url: str, payload: Any, *, headers: dict[str, str], timeout: float
         with _opener.open(request, timeout=timeout) as response:
             return Reply(response.status, _read(response, deadline=time.monotonic() + timeout, host=host))
     except urllib.error.HTTPError as error:
-        raise status_error(error.code, _error_body(error), host=host) from None
+        raise status_error(error.code, _error_body(error), host=host,
+                           retry_after=retry_after_seconds(error.headers.get("Retry-After"))) from None
     except urllib.error.URLError as error:
         raise _connection_error(error.reason, host=host, timeout=timeout) from None
     except (OSError, http.client.HTTPException) as error:
@@ -116,18 +121,34 @@ def _error_body(error: urllib.error.HTTPError) -> str:
         error.close()
 
 
-def status_error(status: int, body: str, *, host: str) -> AdapterError:
+def status_error(status: int, body: str, *, host: str, retry_after: float | None = None) -> AdapterError:
     """Map a non-2xx status to an AdapterError that says whether a retry can help."""
     message = f"HTTP {status} from {host}" + (f": {detail}" if (detail := error_detail(body)) else "")
     if status == 429:
-        return AdapterError(message, transient=True, category="capacity")
+        return AdapterError(message, transient=True, category="capacity", retry_after=retry_after)
     if status >= 500:
-        return AdapterError(message, transient=True)
+        return AdapterError(message, transient=True, retry_after=retry_after)
     if status in (401, 403):
         return AdapterError(message, transient=False, category="unauthorized")
     if 300 <= status < 400:
         return AdapterError(f"{message} (redirects are not followed; configure the final URL)", transient=False)
     return AdapterError(message, transient=False)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def error_detail(body: str, limit: int = 300) -> str:

@@ -44,7 +44,7 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
                 # have acted, and it does not dedupe by key. Surface, don't retry.
                 return outcome.record_unknown(claim, message=str(error), category=error.category, now=now)
             return outcome.record_failure(claim, message=str(error), category=error.category,
-                                          transient=error.transient, now=now)
+                                          transient=error.transient, now=now, retry_after=error.retry_after)
         except SoftTimeLimitExceeded:
             return _timed_out(claim, now=now)
     return outcome.record_success(claim, output, cancelled=heartbeat.cancelled.is_set())

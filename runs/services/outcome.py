@@ -20,6 +20,9 @@ from .prepared import Prepared
 
 log = logging.getLogger("tickwise.outcome")
 
+# An agent asking for more than this (a Retry-After of days) is waited on this long.
+RETRY_AFTER_CAP = 3600  # seconds
+
 
 def fenced(claim: Claim):
     return Run.objects.filter(id=claim.run.id, state=RunState.RUNNING, fencing_token=claim.token)
@@ -69,14 +72,21 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     return state
 
 
-def record_failure(claim: Claim, *, message: str, category: str, transient: bool, now: datetime) -> str | None:
+def record_failure(claim: Claim, *, message: str, category: str, transient: bool, now: datetime,
+                   retry_after: float | None = None) -> str | None:
+    """A failed attempt: retried after a backoff when transient and attempts remain, else terminal.
+
+    ``retry_after`` is the agent's own minimum wait (an HTTP ``Retry-After``),
+    honoured up to ``RETRY_AFTER_CAP``.
+    """
     run = claim.run
     retry = transient and run.attempt < run.max_attempts
     fields: dict[str, Any] = {"error_category": category or ErrorCategory.AGENT_ERROR,
                               "error_message": storable(message[:2000]), "lease_expires_at": None}
     if retry:
         # The retry waits in the database; the outbox sweeper republishes it when due.
-        fields.update(state=RunState.PENDING, published_at=None, not_before=now + backoff(run))
+        wait = max(backoff(run), timedelta(seconds=min(retry_after or 0, RETRY_AFTER_CAP)))
+        fields.update(state=RunState.PENDING, published_at=None, not_before=now + wait)
     else:
         fields.update(state=RunState.DEAD if transient else RunState.FAILED, finished_at=Now())
     with transaction.atomic():

@@ -44,6 +44,18 @@ def test_transient_failure_waits_in_the_database_with_backoff(schedule):
     assert list(AgentCall.objects.filter(run=run).values_list("attempt", "state")) == [(1, CallState.FAILED)]
 
 
+def test_a_retry_waits_at_least_as_long_as_the_agent_asked(schedule):
+    from runs.services.outcome import RETRY_AFTER_CAP, record_failure
+
+    for retry_after, low, high in ((120, 120, 120), (3, 5, 10), (10 ** 6, RETRY_AFTER_CAP, RETRY_AFTER_CAP)):
+        run = dispatch(schedule, NOW + timedelta(hours=low))
+        claim = run_claim(run.id, owner="w", now=NOW, intent="x")
+        assert record_failure(claim, message="HTTP 429", category="capacity", transient=True, now=NOW,
+                              retry_after=retry_after) == RunState.PENDING
+        not_before = Run.objects.get(id=run.id).not_before
+        assert NOW + timedelta(seconds=low) <= not_before <= NOW + timedelta(seconds=high), retry_after
+
+
 def test_exhausted_retries_dead_letter_the_run_and_count_toward_auto_pause(schedule):
     run = dispatch(schedule)
     for attempt in range(3):

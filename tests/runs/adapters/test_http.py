@@ -115,6 +115,27 @@ def test_error_statuses_say_whether_a_retry_can_help(agent_server, make_request,
     assert f"HTTP {status}" in str(error) and "agent says no" in str(error)
 
 
+@pytest.mark.parametrize(("status", "header", "seconds"), [
+    (429, "120", 120.0),
+    (503, "7", 7.0),
+    (503, None, None),
+    (429, "soon", None),
+])
+def test_retry_after_is_passed_on(agent_server, make_request, status, header, seconds):
+    agent_server.reply(status, {"error": "busy"}, headers={"Retry-After": header} if header else {})
+
+    assert failure(make_request({"url": agent_server.url})).retry_after == seconds
+
+
+def test_retry_after_as_an_http_date():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    later = datetime.now(timezone.utc) + timedelta(seconds=90)
+    assert 80 <= transport.retry_after_seconds(format_datetime(later, usegmt=True)) <= 90
+    assert transport.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past
+
+
 def test_a_redirect_is_not_followed(agent_server, make_request):
     agent_server.reply(302, raw=b"", headers={"Location": agent_server.url + "/elsewhere"})
 

@@ -147,4 +147,7 @@ TICKWISE = {
     "REPUBLISH_AFTER": env_int("TICKWISE_REPUBLISH_AFTER", 300, minimum=10),
     # Finished runs older than this are deleted by the retention pulse.
     "RETENTION_DAYS": env_int("TICKWISE_RETENTION_DAYS", 90, minimum=1),
+    # Modules (and their submodules) the ``python`` adapter may call into: an
+    # agent's config is editable in the admin, the worker is not a sandbox.
+    "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["runs.adapters.examples"]),
 }

@@ -12,8 +12,10 @@ The function is called as ``fn(context)`` where ``context`` is a plain dict:
 JSON-serialisable. See ``runs.adapters.examples.echo_context``.
 
 The function runs inside the Celery worker process, with the worker's
-permissions and environment, so anyone who can edit an agent's config can run
-any importable function there. A crash of the interpreter takes the worker
+permissions and environment, so only modules listed in
+``TICKWISE_PYTHON_CALLABLES`` (and their submodules; default
+``runs.adapters.examples``) may be named: anyone who can edit an agent's
+config could otherwise call any importable function there. A crash of the interpreter takes the worker
 down with it (the reaper then handles the run), and the run's time limit is the
 worker's: a soft time limit interrupts the function like any other task code.
 
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded, Terminated
+from django.conf import settings
 
 from .base import Adapter, AdapterError, AgentRequest, config_error, ensure_json, request_context
 
@@ -74,6 +77,10 @@ def resolve_callable(path: object) -> Callable[[dict[str, Any]], Any]:
     module_name, attrs = _split(path.strip())
     if not module_name or not attrs or not all(part.isidentifier() for part in attrs):
         raise config_error(f"config['callable'] {path!r} is not 'package.module:function'")
+    allowed = settings.TICKWISE["PYTHON_CALLABLES"]
+    if not any(module_name == prefix or module_name.startswith(prefix + ".") for prefix in allowed):
+        raise config_error(f"config['callable']: module {module_name!r} is not in TICKWISE_PYTHON_CALLABLES "
+                           f"({', '.join(allowed) or 'empty'})")
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as error:  # noqa: BLE001 - a module that fails to import is a config problem

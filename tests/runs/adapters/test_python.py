@@ -65,6 +65,13 @@ def callables_module(tmp_path_factory):
     sys.modules.pop("tw_adapter_callables", None)
 
 
+@pytest.fixture(autouse=True)
+def allowed_modules(settings):
+    """The test callables' modules, named in ``TICKWISE_PYTHON_CALLABLES`` as a deployment would."""
+    settings.TICKWISE = {**settings.TICKWISE, "PYTHON_CALLABLES": [
+        "runs.adapters.examples", "tw_adapter_callables", "json", "no_such_package_tw"]}
+
+
 def call(request):
     return adapter_for("python").call(request)
 
@@ -150,3 +157,18 @@ def test_validate_config_imports_the_path():
         PythonAdapter.validate_config({"callable": "no_such_package_tw:run"})
 
     assert caught.value.category == "config"
+
+
+@pytest.mark.parametrize("path", ["os:system", "jsonx:loads", "runs.adapters:adapter_for", "subprocess.run"])
+def test_a_module_outside_the_allow_list_is_refused_before_it_is_imported(make_request, path):
+    sys.modules.pop("jsonx", None)
+    error = failure(make_request({"callable": path}))
+
+    assert (error.transient, error.category) == (False, "config")
+    assert "is not in TICKWISE_PYTHON_CALLABLES" in str(error)
+    assert "jsonx" not in sys.modules
+
+
+def test_submodules_of_an_allowed_module_are_allowed(make_request, settings):
+    settings.TICKWISE = {**settings.TICKWISE, "PYTHON_CALLABLES": ["runs.adapters"]}
+    assert call(make_request({"callable": "runs.adapters.examples:echo_context"}))["echo"]

@@ -69,12 +69,22 @@ class DatabaseUrl:
             "PASSWORD": self.password,
             "HOST": self.host,
             "PORT": self.port,
-            "OPTIONS": self.options,
-            # Long-lived processes (beat, web) keep a checked connection instead of
-            # reconnecting on every loop; Celery workers close theirs per task anyway.
+            "OPTIONS": {**self.options, "options": _utc_first(self.options.get("options", ""))},
+            # Processes keep a checked connection instead of reconnecting on every
+            # loop or task (workers too: see scheduler_project/celery.py).
             "CONN_MAX_AGE": env_int("TICKWISE_CONN_MAX_AGE", 60, minimum=0),
             "CONN_HEALTH_CHECKS": True,
         }
+
+
+def _utc_first(options: str) -> str:
+    """Start every session in UTC, ahead of any options from the URL.
+
+    Django needs the connection in UTC (USE_TZ) and sends ``SET TIME ZONE`` on
+    every new connection whose server reports anything else, even ``Etc/UTC``;
+    asking for it in the startup packet saves that round trip.
+    """
+    return f"-c TimeZone=UTC {options}".strip()
 
 
 def parse_database_url(name: str, raw: str) -> DatabaseUrl:

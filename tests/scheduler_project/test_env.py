@@ -45,7 +45,7 @@ def test_database_url_parsed_into_django_settings():
     assert django["ENGINE"] == "django.db.backends.postgresql"
     assert (django["USER"], django["PASSWORD"], django["HOST"], django["PORT"], django["NAME"]) == (
         "u@x", "p/w", "db.local", "6543", "tick")
-    assert django["OPTIONS"] == {"sslmode": "require"}
+    assert django["OPTIONS"] == {"sslmode": "require", "options": "-c TimeZone=UTC"}
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -66,3 +66,17 @@ def test_redis_url_rejects_malformed(raw):
 
 def test_redis_url_accepts_db_number():
     assert check_redis_url("REDIS_URL", "redis://127.0.0.1:6379/1") == "redis://127.0.0.1:6379/1"
+
+
+def test_connections_start_in_utc_without_a_set_time_zone(transactional_db, monkeypatch):
+    from django.db import connections
+
+    connection = connections["default"]
+    sent = []
+    configure = type(connection)._configure_timezone
+    monkeypatch.setattr(type(connection), "_configure_timezone",
+                        lambda self, conn: sent.append(configure(self, conn)) or sent[-1])
+    connection.close()
+    connection.ensure_connection()
+    assert sent == [False]  # Django found the session in UTC and sent no SET TIME ZONE
+    assert connection.connection.info.parameter_status("TimeZone") == "UTC"

@@ -6,6 +6,7 @@ process died in between) is found by the outbox sweeper through
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -13,32 +14,48 @@ from contextlib import nullcontext
 from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from scheduler_project.celery import app
 from scheduler_project.faults import fault_point
 
 from .models import Run, RunState
 
+log = logging.getLogger("tickwise.publish")
+
 EXECUTE_TASK = "runs.execute"
+BROKER_ERRORS = (KombuError, RedisError, OSError)
 HARD_LIMIT_GRACE = 10  # seconds between the soft and the hard time limit
 # Messages per Redis round trip: a beat batch reaches the queue in a few
 # pipelines instead of one round trip (and one client) per message.
 PIPELINE_MESSAGES = 100
 
 
-def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:
-    """Publish immediately (callers outside a transaction, or the sweeper).
+def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> int:
+    """Publish immediately (callers outside a transaction, or the sweeper); returns the runs sent.
 
     ``timeouts`` maps run id to its schedule's ``timeout_seconds`` when the
     caller knows it (the dispatch path); otherwise it is read here.
+
+    A broker that cannot be reached is logged, not raised: the runs are
+    committed, so they will run; they stay unpublished and the outbox sweeper
+    sends them once the broker is back. Raising would fail a caller (an API
+    request, the beat's loop) whose work is already done.
     """
     if not run_ids:
-        return
+        return 0
     fault_point("publish.before_send")  # committed, not yet published: the outbox case
     if timeouts is None:
         timeouts = dict(Run.objects.filter(id__in=list(run_ids)).values_list("id", "schedule__timeout_seconds"))
-    _send(run_ids, timeouts)
+    try:
+        _send(run_ids, timeouts)
+    except BROKER_ERRORS as error:
+        log.warning("could not publish %s run(s), the outbox sweeper will: %s: %s",
+                    len(run_ids), type(error).__name__, error)
+        return 0
     Run.objects.filter(id__in=list(run_ids), state=RunState.PENDING).update(published_at=Now())
+    return len(run_ids)
 
 
 def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:

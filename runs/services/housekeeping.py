@@ -40,10 +40,10 @@ def runs_sweep_outbox(*, now: datetime) -> int:
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .order_by("created_at").values_list("id", flat=True)[:SWEEP_BATCH]
     )
-    publish_runs_now(ids)
-    if ids:
-        log.info("outbox: published %s run(s)", len(ids))
-    return len(ids)
+    sent = publish_runs_now(ids)
+    if sent:
+        log.info("outbox: published %s run(s)", sent)
+    return sent
 
 
 def runs_reap_expired_leases(*, now: datetime) -> int:

@@ -83,3 +83,38 @@ def test_outside_a_transaction_a_run_is_published_at_once_with_its_time_limits(s
                          .lindex(settings.CELERY_TASK_DEFAULT_QUEUE, 0))
     assert message["headers"]["timelimit"] == [33 + 10, 33]
     assert Run.objects.get(id=run.id).published_at > timezone.now() - timedelta(minutes=1)
+
+
+@pytest.fixture
+def broker_down(unused_port):
+    """The app's broker pointed at a port nobody listens on, then restored."""
+    from scheduler_project.celery import app
+
+    def drop_connections() -> None:
+        from kombu import pools
+
+        pools.reset()  # kombu's process-wide connection and producer pools
+        app._after_fork()  # what a forked child does: no pooled connection or producer survives
+
+    saved = app.conf.broker_url
+    drop_connections()
+    app.conf.broker_url = f"redis://127.0.0.1:{unused_port}/0"
+    yield
+    drop_connections()
+    app.conf.broker_url = saved
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_broker_leaves_committed_runs_to_the_sweeper(schedules, broker_down, caplog):
+    with transaction.atomic():
+        run = dispatch(schedules[0])  # the commit succeeds; the publish after it cannot
+    assert Run.objects.filter(id=run.id, state="pending", published_at__isnull=True).exists()
+    assert "could not publish 1 run(s), the outbox sweeper will" in caplog.text

@@ -64,3 +64,14 @@ def test_dispatching_a_tick_twice_gives_one_row(schedule, django_capture_on_comm
     assert Run.objects.filter(schedule=schedule, tick_at=TICK).count() == 1
     assert len(callbacks) == 1  # only the new row is published
     assert first.lateness_ms == 1000
+
+
+@pytest.mark.django_db
+def test_the_hot_tables_are_vacuumed_sooner_than_the_defaults():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reloptions FROM pg_class WHERE relname IN ('schedules_schedule', 'runs_run')")
+        options = dict(cursor.fetchall())
+    assert "autovacuum_vacuum_threshold=2000" in options["schedules_schedule"]
+    assert "autovacuum_vacuum_scale_factor=0.02" in options["runs_run"]

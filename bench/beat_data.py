@@ -177,6 +177,29 @@ def redbeat_load(app, specs: list[Spec], *, last_run_at: datetime, chunk: int = 
             pipe.execute()
 
 
+def redbeat_pulses_as_restarted(app, *, now: datetime) -> None:
+    """Tickwise's housekeeping pulses as RedBeat entries, last sent a minute ago.
+
+    Every scheduler serves the same pulses in the same state: Tickwise and
+    django-celery-beat read them from the ``PeriodicTask`` rows, RedBeat from
+    its own store, so its start-up sends a due pulse too and its idle loops
+    look at them as theirs do. They are stored entries (as an admin or a
+    deployment script would save them), not ``beat_schedule`` statics, which
+    RedBeat would re-save on every start.
+    """
+    from celery.schedules import schedule
+    from redbeat.schedulers import RedBeatSchedulerEntry, get_redis
+
+    from runs.pulses import PULSES
+
+    with get_redis(app).pipeline(transaction=False) as pipe:
+        for name, task, every, period in PULSES:
+            entry = RedBeatSchedulerEntry(name, task, schedule(timedelta(**{period: every}), app=app), app=app)
+            entry.last_run_at = now - timedelta(minutes=1)
+            _redbeat_write(pipe, app, entry)
+        pipe.execute()
+
+
 def _redbeat_write(pipe, app, entry) -> None:
     from redbeat.decoder import RedBeatJSONEncoder
 

@@ -113,7 +113,8 @@ class SizeRun:
         self.results: dict[str, dict] = {}
 
     def run(self) -> dict[str, dict]:
-        from beat_data import dcb_load, dcb_unload, redbeat_load, tickwise_load, tickwise_unload
+        from beat_data import (dcb_load, dcb_unload, redbeat_load, redbeat_pulses_as_restarted, tickwise_load,
+                               tickwise_unload)
         from beat_setup import redis_flush
         from beat_tickwise import tickwise_pulses_as_restarted
 
@@ -121,12 +122,20 @@ class SizeRun:
             tickwise_load(self.specs, after=self.base)
             tickwise_pulses_as_restarted(now=datetime.now(timezone.utc))
 
+        def load_dcb() -> None:
+            dcb_load(self.specs, last_run_at=self.base)
+            tickwise_pulses_as_restarted(now=datetime.now(timezone.utc))  # the same pulse rows
+
+        def load_redbeat() -> None:
+            redbeat_load(self.app, self.specs, last_run_at=self.base)
+            redbeat_pulses_as_restarted(self.app, now=datetime.now(timezone.utc))
+
         redis_flush()
         tickwise_unload()
         dcb_unload()
         loads = {"tickwise": load_tickwise,
-                 "dcb": lambda: dcb_load(self.specs, last_run_at=self.base),
-                 "redbeat": lambda: redbeat_load(self.app, self.specs, last_run_at=self.base)}
+                 "dcb": load_dcb,
+                 "redbeat": load_redbeat}
         for system, load in loads.items():
             # The Tickwise phase always runs: it decides which schedules are due in each loop.
             if system in self.args.systems or system == "tickwise":
@@ -205,7 +214,7 @@ class SizeRun:
 PROPAGATION_LIMITS = {
     "tickwise": {"ready_timeout": 30, "timeout": 30, "budget": 60},
     "dcb": {"ready_timeout": 240, "timeout": 120, "budget": 60},
-    "redbeat": {"ready_timeout": 3, "timeout": 30, "budget": 60},
+    "redbeat": {"ready_timeout": 30, "timeout": 30, "budget": 60},
 }
 
 

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from runs.models import RunState
 from runs.services.dispatch import DispatchRequest, runs_dispatch_many
+from runs.services.prepared import Prepared
 
 from . import timing
 from .models import Schedule
@@ -107,20 +108,23 @@ def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
     schedule.aim_at(tick)
 
 
-_ADVANCE_ROW = "(%s::bigint, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::integer)"
-# Rows per UPDATE: PostgreSQL binds at most 65,535 parameters per statement.
-ADVANCE_CHUNK = 1000
+# The advances of a whole batch in one prepared statement: one array per
+# column, so the text (and the plan) is the same for any number of schedules.
+_ADVANCE = Prepared(
+    "tickwise_schedules_advance",
+    f"UPDATE {Schedule._meta.db_table} AS s SET last_tick_at = v.last_tick_at, "
+    f"next_tick_at = v.next_tick_at, next_fire_at = v.next_fire_at, run_count = v.run_count "
+    f"FROM unnest(%(id)s::bigint[], %(last_tick_at)s::timestamptz[], %(next_tick_at)s::timestamptz[], "
+    f"%(next_fire_at)s::timestamptz[], %(run_count)s::integer[]) "
+    f"AS v(id, last_tick_at, next_tick_at, next_fire_at, run_count) WHERE s.id = v.id")
 
 
 def _save_advances(schedules: Sequence[Schedule]) -> None:
-    """The advances in one ``UPDATE … FROM (VALUES …)`` per chunk; the rows are locked by this transaction."""
-    for start in range(0, len(schedules), ADVANCE_CHUNK):
-        chunk = schedules[start:start + ADVANCE_CHUNK]
-        sql = (f"UPDATE {Schedule._meta.db_table} AS s SET last_tick_at = v.last_tick_at, "
-               f"next_tick_at = v.next_tick_at, next_fire_at = v.next_fire_at, run_count = v.run_count "
-               f"FROM (VALUES {', '.join([_ADVANCE_ROW] * len(chunk))}) "
-               f"AS v(id, last_tick_at, next_tick_at, next_fire_at, run_count) WHERE s.id = v.id")
-        params = [value for s in chunk for value in (s.pk, s.last_tick_at, s.next_tick_at, s.next_fire_at,
-                                                     s.run_count)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    """The advances in one ``UPDATE … FROM unnest(…)``; the rows are locked by this transaction."""
+    if not schedules:
+        return
+    params = {"id": [s.pk for s in schedules], "last_tick_at": [s.last_tick_at for s in schedules],
+              "next_tick_at": [s.next_tick_at for s in schedules],
+              "next_fire_at": [s.next_fire_at for s in schedules], "run_count": [s.run_count for s in schedules]}
+    with connection.cursor() as cursor:
+        _ADVANCE.execute(cursor, params)

@@ -3,32 +3,28 @@
 Beat, run_now, the admin, the API, webhooks and wakeups all call
 ``run_dispatch`` (one tick) or ``runs_dispatch_many`` (a beat batch); the
 first is a batch of one. The database decides uniqueness: each batch is one
-``INSERT … ON CONFLICT DO NOTHING``, and a tick whose row already exists
+prepared ``INSERT … ON CONFLICT DO NOTHING``, and a tick whose row already exists
 (``run_one_per_tick``) comes back as None, "already dispatched", not an error.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
+from django.db import DEFAULT_DB_ALIAS, connection
 
 from ..models import Run, RunState, TIMELINE_TRIGGERS
 from ..publish import publish_runs_on_commit
+from .prepared import Prepared
 
 log = logging.getLogger("tickwise.dispatch")
-
-# Rows per INSERT: PostgreSQL binds at most 65,535 parameters per statement.
-INSERT_CHUNK = 1000
-
 
 def idempotency_key(*, schedule_id: int, version: int, tick_at: datetime, trigger: str) -> str:
     """Derived once, stored on the row, handed to the agent on every attempt."""
@@ -111,11 +107,7 @@ def _session_id(schedule) -> str:
 
 def _insert_new(runs: list[Run]) -> list[Run | None]:
     """Insert ``runs``; each comes back saved, or None where a unique constraint already held its row."""
-    ids: dict[str, int] = {}
-    # More than one statement: all or nothing, even for a caller in autocommit.
-    with transaction.atomic(savepoint=False) if len(runs) > INSERT_CHUNK else nullcontext():
-        for start in range(0, len(runs), INSERT_CHUNK):
-            ids.update(_insert_chunk(runs[start:start + INSERT_CHUNK]))
+    ids = _insert_statement().insert(runs) if runs else {}
     saved: list[Run | None] = []
     for run in runs:
         # pop: a second request for the same key in one batch is "already dispatched" too.
@@ -126,22 +118,52 @@ def _insert_new(runs: list[Run]) -> list[Run | None]:
     return saved
 
 
-def _insert_chunk(runs: list[Run]) -> dict[str, int]:
-    """One ``INSERT … ON CONFLICT DO NOTHING RETURNING id, idempotency_key``: {key: id} of the new rows.
+class _RunInsert:
+    """``INSERT … SELECT … FROM unnest(one array per column) ON CONFLICT DO NOTHING RETURNING``.
 
-    Django's ``bulk_create(ignore_conflicts=True)`` returns no ids, so the
-    statement is compiled by Django's own insert compiler (field defaults,
-    ``auto_now_add`` and value preparation as ``save()`` does them) and run here.
+    One statement for a batch of any size, with the same text for every
+    size, so it is prepared once per connection: Django's insert compiler
+    and PostgreSQL's planner each cost more than the insert of a beat batch
+    (VALUES lists change shape with the row count and need chunking under
+    PostgreSQL's 65,535 parameters). Values are taken as ``save()`` takes
+    them (``pre_save``: ``auto_now_add`` included); JSON travels as text and
+    is cast in the select list.
     """
-    meta = Run._meta
-    query = InsertQuery(Run, on_conflict=OnConflict.IGNORE)
-    query.insert_values([field for field in meta.concrete_fields if not field.primary_key], runs)
-    compiler = query.get_compiler(connection=connection)
-    compiler.returning_fields = [meta.pk, meta.get_field("idempotency_key")]
-    [(sql, params)] = compiler.as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {key: pk for pk, key in cursor.fetchall()}
+
+    def __init__(self, fields: list) -> None:
+        self.fields = fields
+        arrays = ", ".join(f"%({f.attname})s::{self._array_type(f)}[]" for f in fields)
+        columns = ", ".join(f.column for f in fields)
+        select = ", ".join(f"u.{f.column}::jsonb" if self._is_json(f) else f"u.{f.column}" for f in fields)
+        sql = (f"INSERT INTO {Run._meta.db_table} ({columns}) SELECT {select} "
+               f"FROM unnest({arrays}) AS u({columns}) ON CONFLICT DO NOTHING RETURNING id, idempotency_key")
+        self.statement = Prepared("tickwise_run_insert", sql)
+
+    @staticmethod
+    def _is_json(field) -> bool:
+        return field.get_internal_type() == "JSONField"
+
+    @classmethod
+    def _array_type(cls, field) -> str:
+        return "text" if cls._is_json(field) else field.db_type(connection)
+
+    def _column(self, field, runs: list[Run]) -> list:
+        values = [field.pre_save(run, True) for run in runs]
+        if self._is_json(field):
+            return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
+        return values
+
+    def insert(self, runs: list[Run]) -> dict[str, int]:
+        """{idempotency key: id} of the rows this statement inserted."""
+        params = {field.attname: self._column(field, runs) for field in self.fields}
+        with connection.cursor() as cursor:
+            self.statement.execute(cursor, params)
+            return {key: pk for pk, key in cursor.fetchall()}
+
+
+@functools.cache
+def _insert_statement() -> _RunInsert:
+    return _RunInsert([field for field in Run._meta.concrete_fields if not field.primary_key])
 
 
 def _renumber(items: Sequence[tuple[object, DispatchRequest]], inserted: list[Run | None]) -> None:

@@ -1,4 +1,4 @@
-"""Statements a worker runs for every run, prepared once per database connection.
+"""Hot statements (a worker's per run, a beat's per batch), prepared once per database connection.
 
 PostgreSQL spends more CPU planning the hot statements (load, claim, outcome)
 than running them: about 0.15 ms of planning against 0.03 ms of execution
@@ -9,7 +9,8 @@ Django's cursor like any other query.
 
 A statement the server no longer knows (a pooler that discards session state,
 say) is prepared again; the failed round trip was one transaction, so it
-changed nothing and is safe to repeat.
+changed nothing and is safe to repeat. Inside a caller's transaction
+(the beat's batch) the error is raised, and the next call prepares it again.
 """
 from __future__ import annotations
 
@@ -51,10 +52,10 @@ class Prepared:
             self._send(cursor, before + call, values)
         except ProgrammingError as error:
             sqlstate = getattr(error.__cause__, "sqlstate", None)
-            if connection.in_atomic_block or sqlstate not in (UNKNOWN_STATEMENT, DUPLICATE_STATEMENT):
-                raise
             if sqlstate == UNKNOWN_STATEMENT:
-                _names().discard(self.name)  # prepared again on the retry
+                _names().discard(self.name)  # prepared again on the retry, or on the next call
+            if connection.in_atomic_block or sqlstate not in (UNKNOWN_STATEMENT, DUPLICATE_STATEMENT):
+                raise  # the caller's transaction is aborted: only it can try again
             self._send(cursor, before + call, values)
         while cursor.nextset():
             pass

@@ -1,9 +1,14 @@
 """The dispatch service in batches: one row per tick, conflicts are "already dispatched"."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch, runs_dispatch_many
@@ -52,23 +57,39 @@ def test_the_same_tick_twice_in_one_batch_is_one_row(schedule):
     assert Run.objects.filter(schedule=schedule).count() == 1
 
 
-def test_publish_sends_each_run_with_its_schedule_timeout(schedule, django_capture_on_commit_callbacks,
-                                                           monkeypatch):
-    from runs import publish
-
-    sent = []
-    monkeypatch.setattr(publish.app, "send_task", lambda name, args, **options: sent.append((args, options)))
+def test_publish_sends_each_run_with_its_schedule_timeout(schedule, django_capture_on_commit_callbacks):
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
     with django_capture_on_commit_callbacks(execute=True):
         runs = runs_dispatch_many([(schedule, tick(5)), (schedule, tick(10))], now=NOW)
-    assert sent == [([run.pk], {"soft_time_limit": 42, "time_limit": 52, "producer": options["producer"]})
-                    for run, (_, options) in zip(runs, sent)]
+    messages = [json.loads(m) for m in client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)]
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    headers = sorted((m["headers"]["argsrepr"], m["headers"]["task"], m["headers"]["timelimit"],
+                      m["headers"]["ignore_result"]) for m in messages)
+    assert headers == sorted((f"[{run.pk}]", "runs.execute", [52, 42], True) for run in runs)
+    assert len({m["headers"]["id"] for m in messages}) == 2
     assert Run.objects.filter(schedule=schedule, published_at__isnull=False).count() == 2
 
 
-def test_a_batch_larger_than_one_statement_is_split(schedule, monkeypatch):
-    from runs.services import dispatch
+def test_a_batch_of_thousands_is_one_statement(schedule):
+    # 3,000 rows of 30 columns would need 90,000 parameters as a VALUES list
+    # (PostgreSQL allows 65,535); one array per column needs 30.
+    with CaptureQueriesContext(connection) as queries:
+        runs = runs_dispatch_many([(schedule, tick(m)) for m in range(3000)], now=NOW, publish=False)
+    assert all(runs) and len({run.pk for run in runs}) == 3000
+    assert [run.run_number for run in runs[:3]] == [1, 2, 3] and runs[-1].run_number == 3000
+    inserts = [q["sql"] for q in queries.captured_queries if "tickwise_run_insert" in q["sql"]]
+    assert len(inserts) == 1  # EXECUTE, with its PREPARE the first time on a connection
+    assert Run.objects.filter(schedule=schedule).count() == 3000
 
-    monkeypatch.setattr(dispatch, "INSERT_CHUNK", 2)
-    runs = runs_dispatch_many([(schedule, tick(m)) for m in range(0, 25, 5)], now=NOW, publish=False)
-    assert all(runs) and len({run.pk for run in runs}) == 5
-    assert [run.run_number for run in runs] == [1, 2, 3, 4, 5]
+
+def test_inserted_rows_carry_every_column_as_save_would(schedule):
+    before = datetime.now(timezone.utc)
+    [run] = runs_dispatch_many([(schedule, tick(5))], now=NOW, publish=False)
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.state, stored.trigger, stored.tick_at, stored.run_number) == (
+        RunState.PENDING, Trigger.CATCHUP, T0 + timedelta(minutes=5), 1)
+    assert stored.idempotency_key == run.idempotency_key and len(stored.session_id) == 32
+    assert (stored.attempt, stored.fencing_token, stored.buffered, stored.input, stored.output) == (0, 0, False, "", None)
+    assert stored.lateness_ms == 25 * 60 * 1000 + 1000 and stored.period_end == stored.tick_at
+    assert before <= stored.created_at <= datetime.now(timezone.utc)  # auto_now_add, on the real clock

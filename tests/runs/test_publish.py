@@ -48,8 +48,8 @@ def test_runs_of_one_transaction_are_published_together_after_commit(schedules, 
             assert queue() == [] and not any(published(run) for run in runs)  # nothing before the commit
     assert queue() == sorted(f"[{run.id}]" for run in runs)
     assert all(published(run) for run in runs)
-    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
-    assert len(updates) == 1  # one UPDATE for the whole transaction
+    updates = [q["sql"] for q in queries.captured_queries if "tickwise_mark_published" in q["sql"]]
+    assert len(updates) == 1  # one (prepared) UPDATE for the whole transaction
 
 
 def test_a_rolled_back_savepoint_publishes_nothing_of_its_own(schedules, queue):

@@ -36,14 +36,23 @@ class AdapterError(Exception):
 
     ``retry_after`` (seconds) is the agent's own word on when to try again
     (an HTTP ``Retry-After``); the retry waits at least that long.
+
+    ``reached`` says whether the agent may have acted on the request: False
+    when it certainly did not (the connection was refused, the request was
+    not completely sent, or the agent refused it: 429, 503), True when the
+    request went out and the answer was lost or was a server error, None when
+    the adapter cannot tell. A transient failure that may have reached an
+    agent which does not dedupe by key is not retried: the run ends
+    ``unknown`` (see ``runs.services.execute``).
     """
 
     def __init__(self, message: str, *, transient: bool, category: str = "agent_error",
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, reached: bool | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.category = category
         self.retry_after = retry_after
+        self.reached = reached
 
 
 class Adapter:

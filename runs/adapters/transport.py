@@ -3,17 +3,26 @@
 One request path and one error mapping, so every adapter answers the same way
 to the same failure:
 
-======================================  =========  ================
-failure                                 retry?     category
-======================================  =========  ================
-5xx, connection refused/reset, DNS      transient  ``agent_error``
-429                                     transient  ``capacity``
-no answer within the timeout            transient  ``timeout``
-401, 403                                permanent  ``unauthorized``
-other 4xx, 3xx, TLS certificate         permanent  ``agent_error``
-======================================  =========  ================
+==========================================  =========  ================  ==============
+failure                                     retry?     category          agent reached?
+==========================================  =========  ================  ==============
+connection refused, DNS, request not sent   transient  ``agent_error``   no
+no connection within the timeout            transient  ``timeout``       no
+503                                         transient  ``agent_error``   no
+429                                         transient  ``capacity``      no
+other 5xx                                   transient  ``agent_error``   maybe
+connection dropped after the request        transient  ``agent_error``   maybe
+no answer within the timeout                transient  ``timeout``       maybe
+401, 403                                    permanent  ``unauthorized``  no
+other 4xx, 3xx, TLS certificate             permanent  ``agent_error``   no
+==========================================  =========  ================  ==============
 
 A 429 or 5xx carrying ``Retry-After`` makes the retry wait at least that long.
+"Maybe" means the request was sent whole: an agent that does not dedupe by
+idempotency key may have acted, so such a run is not retried blindly.
+urllib raises ``URLError`` only while connecting and sending; anything after
+the request is out (``getresponse``, the body) comes as a bare ``OSError`` or
+``HTTPException``, which is how the two are told apart.
 
 Standard library only. Secrets come from environment variables named in the
 config, and neither they nor the URL's path and query (a webhook URL is often a
@@ -85,9 +94,9 @@ def post_json(url: str, payload: Any, *, headers: dict[str, str], timeout: float
         raise status_error(error.code, _error_body(error), host=host,
                            retry_after=retry_after_seconds(error.headers.get("Retry-After"))) from None
     except urllib.error.URLError as error:
-        raise _connection_error(error.reason, host=host, timeout=timeout) from None
+        raise _connection_error(error.reason, host=host, timeout=timeout, reached=False) from None
     except (OSError, http.client.HTTPException) as error:
-        raise _connection_error(error, host=host, timeout=timeout) from None
+        raise _connection_error(error, host=host, timeout=timeout, reached=True) from None
     except ValueError as error:
         # A header value http.client refuses (a newline or non-Latin-1 text,
         # usually in a token from the environment). Its message may quote the
@@ -107,7 +116,7 @@ def _read(response: http.client.HTTPResponse, *, deadline: float, host: str) -> 
             raise AdapterError(f"response from {host} is larger than {MAX_RESPONSE_BYTES} bytes", transient=False)
         if time.monotonic() > deadline:
             raise AdapterError(f"response from {host} not finished within the timeout", transient=True,
-                               category="timeout")
+                               category="timeout", reached=True)
         chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", errors="replace")
 
@@ -125,14 +134,17 @@ def status_error(status: int, body: str, *, host: str, retry_after: float | None
     """Map a non-2xx status to an AdapterError that says whether a retry can help."""
     message = f"HTTP {status} from {host}" + (f": {detail}" if (detail := error_detail(body)) else "")
     if status == 429:
-        return AdapterError(message, transient=True, category="capacity", retry_after=retry_after)
+        return AdapterError(message, transient=True, category="capacity", retry_after=retry_after, reached=False)
     if status >= 500:
-        return AdapterError(message, transient=True, retry_after=retry_after)
+        # 503 is the agent saying it did not take the request; any other 5xx
+        # may come after it acted (or from a gateway that passed it on).
+        return AdapterError(message, transient=True, retry_after=retry_after, reached=status != 503)
     if status in (401, 403):
-        return AdapterError(message, transient=False, category="unauthorized")
+        return AdapterError(message, transient=False, category="unauthorized", reached=False)
     if 300 <= status < 400:
-        return AdapterError(f"{message} (redirects are not followed; configure the final URL)", transient=False)
-    return AdapterError(message, transient=False)
+        return AdapterError(f"{message} (redirects are not followed; configure the final URL)", transient=False,
+                            reached=False)
+    return AdapterError(message, transient=False, reached=False)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -167,12 +179,17 @@ def error_detail(body: str, limit: int = 300) -> str:
     return body.strip()[:limit]
 
 
-def _connection_error(reason: object, *, host: str, timeout: float) -> AdapterError:
+def _connection_error(reason: object, *, host: str, timeout: float, reached: bool) -> AdapterError:
+    """``reached``: whether the whole request had been sent when ``reason`` happened."""
     if isinstance(reason, TimeoutError):
-        return AdapterError(f"no response from {host} within {timeout:g}s", transient=True, category="timeout")
+        what = "no response from" if reached else "could not send the request to"
+        return AdapterError(f"{what} {host} within {timeout:g}s", transient=True, category="timeout",
+                            reached=reached)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return AdapterError(f"TLS certificate of {host} rejected: {reason}", transient=False)
-    return AdapterError(f"could not reach {host}: {reason}", transient=True)
+        return AdapterError(f"TLS certificate of {host} rejected: {reason}", transient=False, reached=False)
+    what = "connection to" if reached else "could not reach"
+    suffix = " lost after the request was sent" if reached else ""
+    return AdapterError(f"{what} {host}{suffix}: {reason}", transient=True, reached=reached)
 
 
 def _host(url: str) -> str:

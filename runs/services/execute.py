@@ -40,8 +40,8 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
             output = adapter.call(_request(claim.run, run_input, heartbeat))
         except AdapterError as error:
             if _may_have_acted(error) and not adapter.idempotent:
-                # The request went out and no answer came back: the agent may
-                # have acted, and it does not dedupe by key. Surface, don't retry.
+                # The request went out and no usable answer came back: the agent
+                # may have acted, and it does not dedupe by key. Surface, don't retry.
                 return outcome.record_unknown(claim, message=str(error), category=error.category, now=now)
             return outcome.record_failure(claim, message=str(error), category=error.category,
                                           transient=error.transient, now=now, retry_after=error.retry_after)
@@ -51,7 +51,14 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
 
 
 def _may_have_acted(error: AdapterError) -> bool:
-    return error.transient and error.category == ErrorCategory.TIMEOUT
+    """Whether retrying could repeat an effect (only a retry is at stake: permanent errors end ``failed``).
+
+    Adapters say so (``AdapterError.reached``); one that cannot tell is taken
+    at its word only for timeouts, where the request is known to have left.
+    """
+    if not error.transient:
+        return False
+    return error.reached if error.reached is not None else error.category == ErrorCategory.TIMEOUT
 
 
 def _timed_out(claim: Claim, *, now: datetime) -> str | None:

@@ -30,7 +30,7 @@ from django.db.models.functions import Now
 from schedules.policies import Overlap, overlap_decide, overlap_run_limit
 
 from ..models import AgentCall, Run, RunState, SkipReason
-from .prepared import Prepared
+from .prepared import Prepared, instance_from_row
 
 log = logging.getLogger("tickwise.claim")
 
@@ -69,8 +69,7 @@ def run_load(run_id: int) -> Run | None:
         return None
     loaded = []
     for model, fields in layout:
-        values = [_from_db(field, value) for field, value in zip(fields, row)]
-        loaded.append(model.from_db(connection.alias, None, values))
+        loaded.append(instance_from_row(model, fields, row))
         row = row[len(fields):]
     run, schedule, agent = loaded
     if run.schedule_id is not None:
@@ -97,13 +96,6 @@ def _load_query() -> tuple[Prepared, list]:
            f"LEFT JOIN {Schedule._meta.db_table} s ON s.id = r.schedule_id "
            f"JOIN {Agent._meta.db_table} a ON a.id = r.agent_id WHERE r.id = %(id)s")
     return Prepared("tickwise_run_load", sql), layout
-
-
-def _from_db(field, value):
-    # What the ORM does with a column on the way in: JSON arrives as text, for one.
-    if value is None or not hasattr(field, "from_db_value"):
-        return value
-    return field.from_db_value(value, None, connection)
 
 
 def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | None = None) -> Claim | None:

@@ -72,3 +72,10 @@ class Prepared:
 def _names() -> set[str]:
     connection.ensure_connection()
     return _prepared.setdefault(connection.connection, set())
+
+
+def instance_from_row(model, fields, row):
+    """A model instance from a written-out row, converting columns as the ORM would (JSON arrives as text)."""
+    values = [value if value is None or not hasattr(field, "from_db_value")
+              else field.from_db_value(value, None, connection) for field, value in zip(fields, row)]
+    return model.from_db(connection.alias, None, values)

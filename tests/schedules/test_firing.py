@@ -136,3 +136,23 @@ def test_after_completion_interval_waits_for_the_run_to_finish(agent):
     run.refresh_from_db()
     schedule.refresh_from_db()
     assert schedule.next_tick_at == run.finished_at + timedelta(seconds=600)
+
+
+def test_the_claim_takes_what_the_due_selector_names_earliest_first(agent):
+    from django.db import transaction
+
+    from schedules.firing import schedules_claim_due
+
+    made = [schedule_save(Schedule(agent=agent, name=f"s{minute}", cron=f"{minute} * * * *"), now=T0)
+            for minute in (7, 3, 20, 5, 11)]
+    Schedule.objects.filter(name="s5").update(paused=True)
+    Schedule.objects.filter(name="s11").update(deleted_at=T0)
+    now = at(9, 15)
+    expected = list(Schedule.objects.due(now=now).order_by("next_fire_at").values_list("name", flat=True)[:2])
+    with transaction.atomic():
+        claimed = schedules_claim_due(now=now, batch=2)
+    assert expected == ["s3", "s7"] and [s.name for s in claimed] == expected
+    reference = Schedule.objects.get(name="s3")
+    for field in Schedule._meta.concrete_fields:  # every column, as the ORM reads it
+        assert getattr(claimed[0], field.attname) == getattr(reference, field.attname), field.name
+    assert len(made) == 5

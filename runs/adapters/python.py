@@ -23,6 +23,12 @@ Errors: an ``AdapterError`` raised by the function passes through unchanged;
 ``TimeoutError`` and ``ConnectionError`` are transient; any other exception is
 permanent (``agent_error``). A path that cannot be imported is a ``config``
 error; ``validate_config`` imports the module to check it.
+
+Tickwise cannot see whether a function acted before it raised, so a
+``TimeoutError`` ends the run ``unknown`` rather than retrying it, and a
+``ConnectionError`` is retried. A function that knows better says so:
+``raise AdapterError("...", transient=True, reached=False)`` is retried,
+even for a timeout; ``reached=True`` ends the run ``unknown``.
 """
 from __future__ import annotations
 

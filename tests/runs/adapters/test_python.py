@@ -45,6 +45,12 @@ CALLABLES = """
     def interrupted(context):
         raise SoftTimeLimitExceeded()
 
+    def acted_then_failed(context):
+        raise AdapterError("posted, then the reply was lost", transient=True, reached=True)
+
+    def timed_out_before_sending(context):
+        raise AdapterError("no connection in time", transient=True, category="timeout", reached=False)
+
     def unserialisable(context):
         return {"at": object()}
 
@@ -172,3 +178,28 @@ def test_a_module_outside_the_allow_list_is_refused_before_it_is_imported(make_r
 def test_submodules_of_an_allowed_module_are_allowed(make_request, settings):
     settings.TICKWISE = {**settings.TICKWISE, "PYTHON_CALLABLES": ["runs.adapters"]}
     assert call(make_request({"callable": "runs.adapters.examples:echo_context"}))["echo"]
+
+
+@pytest.mark.parametrize(("function", "state"), [
+    ("slow", "unknown"),  # a TimeoutError: the function may have acted, and it does not dedupe
+    ("offline", "pending"),  # a ConnectionError: retried
+    ("acted_then_failed", "unknown"),  # the function says it acted
+    ("timed_out_before_sending", "pending"),  # the function says it did not
+])
+def test_a_function_that_may_have_acted_is_not_retried(db, function, state):
+    from datetime import datetime, timezone
+
+    from runs.models import Run
+    from runs.services.dispatch import DispatchRequest, run_dispatch
+    from runs.services.execute import run_execute
+    from schedules.models import Agent, Schedule
+
+    now = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+    agent = Agent.objects.create(name="fn", adapter="python",
+                                 config={"callable": f"tw_adapter_callables:{function}"})
+    schedule = Schedule.objects.create(agent=agent, name="hourly", cron="0 * * * *", max_attempts=3)
+    run = run_dispatch(schedule, DispatchRequest(trigger="schedule", tick_at=now), now=now, publish=False)
+
+    run_execute(run.id, owner="test", now=now)
+
+    assert Run.objects.get(id=run.id).state == state

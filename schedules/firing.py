@@ -138,8 +138,7 @@ def _save_advances(schedules: Sequence[Schedule]) -> None:
     """The advances in one ``UPDATE … FROM unnest(…)``; the rows are locked by this transaction."""
     if not schedules:
         return
-    params = {"id": [s.pk for s in schedules], "last_tick_at": [s.last_tick_at for s in schedules],
-              "next_tick_at": [s.next_tick_at for s in schedules],
-              "next_fire_at": [s.next_fire_at for s in schedules], "run_count": [s.run_count for s in schedules]}
+    # Each parameter is named after the Schedule attribute whose values it carries.
+    params = {name: [getattr(s, name) for s in schedules] for name in _ADVANCE.order}
     with connection.cursor() as cursor:
         _ADVANCE.execute(cursor, params)

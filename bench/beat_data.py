@@ -76,7 +76,7 @@ def tickwise_load(specs: list[Spec], *, after: datetime) -> None:
     Jitter is 0, so the plan does not depend on the primary key and
     ``next_fire_at`` can be computed before the bulk insert.
     """
-    from schedules import timing
+    from core import timing
     from schedules.models import Agent, Schedule
 
     agent = Agent.objects.create(name=AGENT, adapter="echo")

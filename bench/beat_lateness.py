@@ -40,7 +40,7 @@ def replan(*, now: datetime) -> None:
     """Point every schedule at its first tick after ``now`` (one UPDATE from a VALUES list)."""
     from django.db import connection, transaction
 
-    from schedules import timing
+    from core import timing
     from schedules.models import Schedule
 
     rows = []

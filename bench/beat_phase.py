@@ -39,7 +39,7 @@ def emit_sample(kind: str, sample, **extra) -> None:
     emit(kind, seconds=sample.seconds, ops=sample.queries + sample.commands, **extra)
 
 
-SCHEDULERS = {"tickwise": "schedules.beat:TickwiseScheduler",
+SCHEDULERS = {"tickwise": "triggers.beat:TickwiseScheduler",
               "dcb": "django_celery_beat.schedulers:DatabaseScheduler",
               "redbeat": "redbeat.RedBeatScheduler"}
 

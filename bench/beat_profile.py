@@ -36,7 +36,7 @@ def _idle_parts(scheduler, now: datetime, loops: int) -> dict[str, float]:
     from django.db import connection
     from django_celery_beat.schedulers import DatabaseScheduler
 
-    from schedules.beat import BEAT_PROBE_SQL
+    from triggers.beat import BEAT_PROBE_SQL
 
     def execute(sql: str) -> None:
         with connection.cursor() as cursor:

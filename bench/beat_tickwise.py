@@ -8,7 +8,7 @@ from schedules.services import schedule_save
 
 
 def tickwise_scheduler(app):
-    from schedules.beat import TickwiseScheduler
+    from triggers.beat import TickwiseScheduler
 
     return TickwiseScheduler(app=app)
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tzdata  # noqa: E402
 from croniter import croniter  # noqa: E402
 
-from schedules.timing import CronSpec, Plan, next_tick, validate_timezone  # noqa: E402
-from schedules.timing.zones import zone_rules  # noqa: E402
+from core.timing import CronSpec, Plan, next_tick, validate_timezone  # noqa: E402
+from core.timing.zones import zone_rules  # noqa: E402
 
 UTC = timezone.utc
 ZONES = [

@@ -11,17 +11,17 @@ import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 
+from celery import current_app
 from celery.utils import uuid
 from django.conf import settings
 from django.db import connection, transaction
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
-from scheduler_project.celery import app
-from scheduler_project.faults import fault_point
+from core.faults import fault_point
+from core.prepared import Prepared
 
 from .models import Run, RunState
-from .services.prepared import Prepared
 
 log = logging.getLogger("tickwise.publish")
 
@@ -121,7 +121,7 @@ def _open_batch() -> _Batch:
 def _send(run_ids: Sequence[int], timeouts: Mapping[int, int]) -> None:
     # A pipeline that fails mid-way leaves published_at unset: the sweeper
     # publishes those runs again, and a run delivered twice is claimed once.
-    with app.producer_or_acquire() as producer, _pipelined(producer):
+    with current_app.producer_or_acquire() as producer, _pipelined(producer):
         send = _execute_sender(producer)
         for run_id in run_ids:
             # Soft limit: the attempt is recorded failed (timeout). Hard limit: the
@@ -137,23 +137,19 @@ def _execute_sender(producer):
     sending the message. Here Celery's own router runs once per batch, then
     each message is built and sent by Celery's own ``amqp`` functions (so
     publish signals and the protocol are Celery's). The task ignores its
-    result, so there is no result backend to notify.
+    result, so there is no result backend to notify. The task object is not
+    needed: its name routes it, and its options are the ones set here.
     """
-    from . import tasks  # noqa: F401  (registers the task where nothing autodiscovered it: web, commands)
-
-    amqp, task = app.amqp, app.tasks[EXECUTE_TASK]
-    options = {name: value for name, value in task._get_exec_options().items() if value is not None}
-    for name in ("time_limit", "soft_time_limit", "ignore_result"):
-        options.pop(name, None)
-    expires = options.pop("expires", None)
-    route = amqp.router.route(options, EXECUTE_TASK, None, None, task)
+    app = current_app
+    amqp = app.amqp
+    route = amqp.router.route({}, EXECUTE_TASK, None, None)
     sent_event, reply_to = app.conf.task_send_sent_event, app.thread_oid
 
     def send(run_id: int, timeout: int) -> None:
         message = amqp.create_task_message(
-            uuid(), EXECUTE_TASK, [run_id], {}, expires=expires, reply_to=reply_to,
+            uuid(), EXECUTE_TASK, [run_id], {}, reply_to=reply_to,
             time_limit=timeout + HARD_LIMIT_GRACE, soft_time_limit=timeout,
-            create_sent_event=sent_event, ignore_result=task.ignore_result)
+            create_sent_event=sent_event, ignore_result=True)
         amqp.send_task_message(producer, EXECUTE_TASK, message, **route)
     return send
 

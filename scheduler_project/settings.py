@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "schedules",
     "runs",
+    "shells",
 ]
 
 MIDDLEWARE = [
@@ -125,7 +126,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("TICKWISE_QUEUE", "tickwise")
-CELERY_BEAT_SCHEDULER = "schedules.beat:TickwiseScheduler"
+CELERY_BEAT_SCHEDULER = "triggers.beat:TickwiseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each
 # task unless this is set, so each run would open a new PostgreSQL connection
@@ -149,5 +150,5 @@ TICKWISE = {
     "RETENTION_DAYS": env_int("TICKWISE_RETENTION_DAYS", 90, minimum=1),
     # Modules (and their submodules) the ``python`` adapter may call into: an
     # agent's config is editable in the admin, the worker is not a sandbox.
-    "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["runs.adapters.examples"]),
+    "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["adapters.examples"]),
 }

@@ -14,7 +14,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from . import inputs, timing
+from core import inputs, timing
 
 
 class AdapterKind(models.TextChoices):

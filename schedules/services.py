@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from . import timing
+from core import timing
 from .models import DEFINITION_FIELDS, Schedule
 from .notify import beat_wake_on_commit
 
@@ -91,39 +91,25 @@ def schedule_resume(schedule: Schedule, *, now: datetime) -> None:
     schedule.refresh_from_db()
 
 
-def schedule_run_now(schedule: Schedule, *, now: datetime):
-    """Start a run immediately through the dispatch path (works while paused)."""
-    from runs.models import Trigger
-    from runs.services.dispatch import DispatchRequest, run_dispatch
-
-    with transaction.atomic():
-        return run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=now), now=now)
-
-
 def schedule_delete(schedule: Schedule, *, now: datetime) -> None:
     """Soft delete: the ledger keeps pointing at the schedule."""
     Schedule.objects.filter(id=schedule.id).update(deleted_at=now, next_fire_at=None, next_tick_at=None)
 
 
-def schedule_after_run(run_id: int) -> None:
+def schedule_after_run(schedule_id: int, *, finished_at: datetime) -> None:
     """An after-completion interval plans its next tick once a run has finished.
 
     The beat leaves such a schedule with no ``next_fire_at`` while its run is
-    in flight; the run's terminal outcome calls this with the run's id.
+    in flight; the run's terminal outcome calls this with when it finished.
     """
-    from runs.models import Run
-
-    finished = Run.objects.filter(id=run_id).values_list("schedule_id", "finished_at").first()
-    if not finished or finished[1] is None:
-        return
     with transaction.atomic():
         waiting = (Schedule.objects.select_for_update()
-                   .filter(id=finished[0], kind="interval", interval_mode="after_completion",
+                   .filter(id=schedule_id, kind="interval", interval_mode="after_completion",
                            next_fire_at__isnull=True, deleted_at__isnull=True).first())
         if waiting is None:
             return
-        tick = timing.next_tick(waiting.plan(), after=finished[1], runs_so_far=waiting.run_count,
-                                last_finished_at=finished[1])
+        tick = timing.next_tick(waiting.plan(), after=finished_at, runs_so_far=waiting.run_count,
+                                last_finished_at=finished_at)
         waiting.aim_at(tick)
         waiting.save(update_fields=["next_tick_at", "next_fire_at"])
         beat_wake_on_commit()

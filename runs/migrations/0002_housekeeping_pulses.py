@@ -3,12 +3,21 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from runs.pulses import PULSES, ensure_pulses
+# Frozen here: a migration must not import live code that can change under it.
+PULSES = [
+    # (name, task, every, period)
+    ("tickwise: outbox sweeper", "runs.sweep_outbox", 5, "seconds"),
+    ("tickwise: lease reaper", "runs.reap_leases", 15, "seconds"),
+    ("tickwise: retention", "runs.purge_finished", 1, "days"),
+]
 
 
 def add_pulses(apps, schema_editor):
-    ensure_pulses(apps.get_model("django_celery_beat", "IntervalSchedule"),
-                  apps.get_model("django_celery_beat", "PeriodicTask"))
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    for name, task, every, period in PULSES:
+        interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": interval})
 
 
 def remove_pulses(apps, schema_editor):

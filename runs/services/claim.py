@@ -27,10 +27,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
-from schedules.policies import Overlap, overlap_decide, overlap_run_limit
+from core.policies import Overlap, overlap_decide, overlap_run_limit
 
 from ..models import AgentCall, Run, RunState, SkipReason
-from .prepared import Prepared, instance_from_row
+from core.prepared import Prepared, instance_from_row
 
 log = logging.getLogger("tickwise.claim")
 

@@ -22,7 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connection
 
 from ..models import Run, RunState, TIMELINE_TRIGGERS
 from ..publish import publish_runs_on_commit
-from .prepared import Prepared
+from core.prepared import Prepared
 
 log = logging.getLogger("tickwise.dispatch")
 

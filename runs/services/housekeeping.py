@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 
-from ..adapters import adapter_for
+from adapters import adapter_for
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from ..publish import publish_runs_now
 from .outcome import settle_failure

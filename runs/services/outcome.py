@@ -16,7 +16,7 @@ from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from .claim import Claim, open_call
-from .prepared import Prepared
+from core.prepared import Prepared
 
 log = logging.getLogger("tickwise.outcome")
 
@@ -123,8 +123,11 @@ def settle_failure(run: Run, *, now: datetime) -> None:
 
 def _after_completion(run: Run) -> None:
     schedule = run.schedule
-    if schedule is not None and schedule.kind == "interval" and schedule.interval_mode == "after_completion":
-        schedule_after_run(run.id)
+    if schedule is None or schedule.kind != "interval" or schedule.interval_mode != "after_completion":
+        return
+    finished_at = Run.objects.filter(id=run.id).values_list("finished_at", flat=True).first()
+    if finished_at is not None:
+        schedule_after_run(schedule.id, finished_at=finished_at)
 
 
 def _close_call(claim: Claim, state: str, message: str = "") -> None:

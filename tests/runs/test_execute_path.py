@@ -21,7 +21,7 @@ from runs.services.execute import run_execute
 from runs.services.heartbeat import Heartbeat
 from runs.services.housekeeping import runs_reap_expired_leases
 from schedules.models import Agent, Schedule
-from schedules.policies import Overlap, overlap_decide, overlap_run_limit
+from core.policies import Overlap, overlap_decide, overlap_run_limit
 
 
 @pytest.mark.parametrize("policy", ["skip", "buffer_one", "allow", "cancel_previous"])

@@ -38,7 +38,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from kombu.transport.redis import Channel
 
-from runs.adapters import adapter_for
+from adapters import adapter_for
 from runs.models import AgentCall, CallState, Run, RunState, Trigger
 from runs.pulses import ensure_pulses
 from runs.services.claim import run_claim
@@ -47,10 +47,11 @@ from runs.services.execute import run_execute
 from runs.services.housekeeping import runs_reap_expired_leases, runs_sweep_outbox
 from runs.services.outcome import record_intent
 from scheduler_project import cli
-from schedules import timing
+from core import timing
 from schedules.models import Agent, Schedule
-from schedules.services import schedule_run_now, schedule_save
-from tests.runs.adapters.conftest import AgentServer, Delivery, Reply
+from runs.services.manual import run_now as schedule_run_now
+from schedules.services import schedule_save
+from tests.adapters.conftest import AgentServer, Delivery, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

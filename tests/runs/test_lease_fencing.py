@@ -24,7 +24,8 @@ from runs.services.heartbeat import Heartbeat
 from runs.services.housekeeping import runs_reap_expired_leases, runs_sweep_outbox
 from runs.services.outcome import record_failure, record_intent, record_success
 from schedules.models import Agent, Schedule
-from schedules.services import schedule_run_now, schedule_save
+from runs.services.manual import run_now as schedule_run_now
+from schedules.services import schedule_save
 
 # Lease = timeout_seconds + TICKWISE_LEASE_MARGIN = 2 + 1 seconds.
 WORKER_ENV = {"TICKWISE_LEASE_MARGIN": "1"}

@@ -11,7 +11,7 @@ from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.claim import run_claim
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from schedules.models import Agent, Schedule
-from schedules.policies import Overlap, overlap_decide
+from core.policies import Overlap, overlap_decide
 from schedules.services import schedule_save
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)

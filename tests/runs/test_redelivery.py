@@ -20,8 +20,9 @@ from django.utils import timezone
 from runs.models import AgentCall, CallState, Run, RunState
 from scheduler_project.celery import app
 from schedules.models import Agent, Schedule
-from schedules.services import schedule_run_now, schedule_save
-from tests.runs.adapters.conftest import AgentServer, Reply
+from runs.services.manual import run_now as schedule_run_now
+from schedules.services import schedule_save
+from tests.adapters.conftest import AgentServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,0 +1,1 @@
+"""The bottom layer: pure modules (timing, policies, inputs: no Django) and small database and process helpers."""

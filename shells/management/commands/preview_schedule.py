@@ -1,0 +1,145 @@
+"""Preview a schedule's next ticks with their DST notes: the fire-time contract, checkable from outside.
+
+    manage.py preview_schedule --cron "30 2 * * *" --tz America/New_York --after 2026-03-07T00:00:00Z --count 5
+    manage.py preview_schedule demo-echo/every-minute --count 5 --json
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, TypedDict
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone as django_timezone
+
+from core import timing
+from schedules.models import Schedule
+
+FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+CRON_ONLY = ("tz", "dst_gap", "dst_fold")
+
+
+class TickRow(TypedDict):
+    at: str
+    local: str
+    note: str | None
+    fire_at: str
+    runs: bool
+
+
+class Command(BaseCommand):
+    help = ("Show the next ticks of a cron expression (--cron, --tz, --dst-gap, --dst-fold) or of a "
+            "stored schedule (its id or AGENT/NAME), in UTC and local time, with DST notes.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("schedule", nargs="?", help="a stored schedule: its id, or AGENT/NAME")
+        parser.add_argument("--cron", help='a cron expression, e.g. "30 2 * * *"')
+        parser.add_argument("--tz", help="IANA zone the expression is read in (default UTC)")
+        parser.add_argument("--dst-gap", help="skip (default) or shift")
+        parser.add_argument("--dst-fold", help="first (default), last or both")
+        parser.add_argument("--after", help="ISO 8601 instant with an offset or Z (default: now)")
+        parser.add_argument("--count", default="10", help=f"how many ticks, 1-{timing.MAX_TICKS} (default 10)")
+        parser.add_argument("--json", action="store_true", help="print one JSON array")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        title, plan, runs_so_far = self._plan(options)
+        after = _after(options["after"])
+        ticks = timing.ticks_between(plan, after=after, until=FAR_FUTURE,
+                                     limit=_count(options["count"]), runs_so_far=runs_so_far)
+        rows = [_row(tick) for tick in ticks]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+        else:
+            self.stdout.write(_table(f"{title}, after {_utc(after)}", rows))
+
+    def _plan(self, options: dict[str, Any]) -> tuple[str, timing.Plan, int]:
+        if options["schedule"] and options["cron"]:
+            raise CommandError("give a stored schedule or --cron, not both")
+        if options["schedule"]:
+            given = [f"--{name.replace('_', '-')}" for name in CRON_ONLY if options[name] is not None]
+            if given:
+                raise CommandError(f"{', '.join(given)}: only with --cron; a stored schedule has its own "
+                                   f"zone and DST policies")
+            return _stored(options["schedule"])
+        if options["cron"] is None:
+            raise CommandError("give a stored schedule (ID or AGENT/NAME) or --cron EXPRESSION")
+        return _adhoc(options["cron"], options["tz"] or "UTC",
+                      options["dst_gap"] or "skip", options["dst_fold"] or "first")
+
+
+def _adhoc(expr: str, tz: str, gap: str, fold: str) -> tuple[str, timing.Plan, int]:
+    try:
+        spec = timing.CronSpec(expr, tz, gap, fold)
+    except timing.TimingError as error:
+        raise CommandError(str(error)) from error
+    return f"{expr!r} in {tz} (dst_gap={gap}, dst_fold={fold})", timing.Plan(spec), 0
+
+
+def _stored(ref: str) -> tuple[str, timing.Plan, int]:
+    schedule = _lookup(ref)
+    try:
+        plan = schedule.plan()
+    except (timing.TimingError, TypeError) as error:
+        raise CommandError(f"schedule {schedule} (#{schedule.pk}) cannot be planned: {error}") from error
+    return f"{schedule} (#{schedule.pk}): {_describe(schedule)}", plan, schedule.run_count
+
+
+def _lookup(ref: str) -> Schedule:
+    schedules = Schedule.objects.live().select_related("agent")
+    if ref.isascii() and ref.isdigit():
+        found = schedules.filter(pk=int(ref)).first()
+    elif "/" in ref:
+        agent, _, name = ref.partition("/")
+        found = schedules.filter(agent__name=agent, name=name).first()
+    else:
+        raise CommandError(f"schedule: expected an id or AGENT/NAME, got '{ref}'")
+    if found is None:
+        raise CommandError(f"schedule: no schedule '{ref}'")
+    return found
+
+
+def _describe(schedule: Schedule) -> str:
+    if schedule.kind == "cron":
+        return (f"{schedule.cron!r} in {schedule.timezone} "
+                f"(dst_gap={schedule.dst_gap}, dst_fold={schedule.dst_fold})")
+    if schedule.kind == "interval":
+        return f"every {schedule.interval} ({schedule.interval_mode})"
+    return "one-shot"
+
+
+def _after(text: str | None) -> datetime:
+    if text is None:
+        return django_timezone.now()
+    try:
+        after = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--after: '{text}' is not an ISO 8601 instant, "
+                           f"e.g. 2026-03-07T00:00:00Z") from None
+    if after.tzinfo is None:
+        raise CommandError(f"--after: '{text}' has no offset; add Z or +HH:MM")
+    return after
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= timing.MAX_TICKS:
+        raise CommandError(f"--count must be a whole number from 1 to {timing.MAX_TICKS}, got '{text}'")
+    return int(text)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _row(tick: timing.Tick) -> TickRow:
+    return TickRow(at=_utc(tick.at), local=tick.local.isoformat(timespec="seconds"),
+                   note=tick.note, fire_at=_utc(tick.fire_at), runs=tick.runs)
+
+
+def _table(title: str, rows: list[TickRow]) -> str:
+    if not rows:
+        return f"{title}\nno ticks"
+    lines = [title, f"{'tick_at (UTC)':<22}{'local':<27}{'fires at (UTC)':<22}note"]
+    for row in rows:
+        fires = row["fire_at"] if row["runs"] else "not run"
+        lines.append(f"{row['at']:<22}{row['local']:<27}{fires:<22}{row['note'] or ''}".rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""Bad input: every malformed class gets a one-line TimingError naming what is wrong."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.timing import (MAX_TICKS, CronSpec, IntervalSpec, OnceSpec, Plan, TimingError,
+                              next_tick, ticks_between, validate_cron, validate_timezone)
+
+UTC = timezone.utc
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+NAIVE = datetime(2026, 3, 1)
+
+
+def error_of(call, *args, **kwargs) -> str:
+    with pytest.raises(TimingError) as raised:
+        call(*args, **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("", "empty expression"),
+    ("   ", "empty expression"),
+    ("* * * *", "expected 5 fields"),
+    ("* * * * * *", "seconds and year fields are not supported"),
+    ("0 0 12 * * ? 2026", "got 7"),
+    ("@reboot", "unknown macro '@reboot'"),
+    ("@every 5m", "unknown macro"),
+])
+def test_shape(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("60 * * * *", "minute 60 is out of range 0-59"),
+    ("0 24 * * *", "hour 24 is out of range 0-23"),
+    ("0 0 0 * *", "day-of-month 0 is out of range 1-31"),
+    ("0 0 32 * *", "day-of-month 32 is out of range 1-31"),
+    ("0 0 * 0 *", "month 0 is out of range 1-12"),
+    ("0 0 * 13 *", "month 13 is out of range 1-12"),
+    ("0 0 * * 8", "day-of-week 8 is out of range 0-7"),
+    ("0 0-24 * * *", "hour 24 is out of range"),
+    ("99999999999999999999 * * * *", "out of range"),
+])
+def test_out_of_range(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("x * * * *", "'x' in the minute field is not a number"),
+    ("1.5 * * * *", "'1.5' in the minute field is not a number"),
+    ("\u0661 * * * *", "is not a number"),  # an Arabic-Indic digit
+    ("0 MON * * *", "'MON' in the hour field is not a number"),
+    ("0 0 * FOO *", "'FOO' in the month field is not a month name"),
+    ("0 0 * JANUARY *", "'JANUARY' in the month field is not a month name"),
+    ("0 0 * * JAN", "'JAN' in the day-of-week field is not a day-of-week name"),
+    ("** * * * *", "not a number"),
+])
+def test_garbage_and_names(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("30-10 * * * *", "minute range 30-10 is reversed"),
+    ("0 0 * * FRI-MON", "day-of-week range FRI-MON is reversed"),
+    ("-5 * * * *", "minute range '-5' is missing a bound"),
+    ("5- * * * *", "minute range '5-' is missing a bound"),
+    ("*/0 * * * *", "minute step must be at least 1"),
+    ("*/x * * * *", "minute step 'x' is not a positive number"),
+    ("*/ * * * *", "minute step '' is not a positive number"),
+    ("1,,2 * * * *", "empty list item in the minute field"),
+    ("1, * * * *", "empty list item"),
+])
+def test_ranges_steps_lists(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("0 0 L * *", "'L' in the day-of-month field is not supported"),
+    ("0 0 15W * *", "'W' in the day-of-month field is not supported"),
+    ("0 0 LW * *", "'LW'"),
+    ("0 0 * * 5L", "'L' in the day-of-week field is not supported"),
+    ("0 0 * * 5#2", "'#' in the day-of-week field is not supported"),
+    ("0 0 ? * MON", "'?' in the day-of-month field is not supported"),
+])
+def test_non_standard_extensions(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("0 0 30 2 *", "day-of-month 30 never occurs in February ('0 0 30 2 *')"),
+    ("0 0 31 4 *", "day-of-month 31 never occurs in April ('0 0 31 4 *')"),
+    ("0 0 30,31 2 *", "day-of-month 30,31 never occurs in February"),
+    ("0 0 31 2,4,6,9,11 *", "never occurs in February, April, June, September or November"),
+    ("0 0 31 APR-JUN/2 *", "never occurs in April or June"),
+])
+def test_never_firing_expressions_are_rejected_instead_of_searched(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize("expr", [
+    "0 0 29 2 *",        # leap years only
+    "0 0 31 2 MON",      # both restricted: the OR rule makes every February Monday match
+    "0 0 */30 2 *",      # "*/30" is days 1 and 31: the 1st exists
+    "0 0 31 1-12 *",
+])
+def test_rare_but_possible_expressions_are_valid(expr: str) -> None:
+    validate_cron(expr)
+
+
+def test_the_message_quotes_the_expression() -> None:
+    assert error_of(validate_cron, "0 24 * * *").endswith("('0 24 * * *')")
+
+
+def test_non_string_expression() -> None:
+    assert "must be a string" in error_of(validate_cron, None)
+    assert "must be a string, not list" in error_of(validate_cron, ["0", "0", "*", "*", "*"])
+
+
+def test_messages_stay_on_one_line_whatever_the_input() -> None:
+    assert "('0 0 * * * 5')" in error_of(validate_cron, "0 0\n* * *\t5")
+    assert "unknown zone 'Europe/Berlin\\n'; did you mean 'Europe/Berlin'?" in error_of(
+        validate_timezone, "Europe/Berlin\n")
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("Mars/Olympus_Mons", "unknown zone 'Mars/Olympus_Mons'"),
+    ("localtime", "unknown zone 'localtime'"),
+    ("Factory", "unknown zone 'Factory'"),
+    ("posixrules", "unknown zone"),
+    ("", "empty name"),
+    ("europe/berlin", "did you mean 'Europe/Berlin'?"),
+    ("../../etc/passwd", "unknown zone"),
+    ("America/New_York ", "did you mean 'America/New_York'?"),
+])
+def test_unknown_zones(name: str, says: str) -> None:
+    assert says in error_of(validate_timezone, name)
+    assert says in error_of(CronSpec, "0 0 * * *", name)
+
+
+def test_non_string_zone() -> None:
+    assert "must be a string" in error_of(validate_timezone, 5)
+    assert "must be a string, not list" in error_of(validate_timezone, ["UTC"])
+
+
+def test_unknown_dst_policies() -> None:
+    assert "dst_gap: 'later' is not one of skip, shift" == error_of(
+        CronSpec, "0 0 * * *", "UTC", dst_gap="later")
+    assert "dst_fold: 'twice' is not one of first, last, both" == error_of(
+        CronSpec, "0 0 * * *", "UTC", dst_fold="twice")
+
+
+def test_naive_datetimes_are_refused_everywhere() -> None:
+    plan = Plan(CronSpec("0 0 * * *"))
+    assert "after must be timezone-aware" in error_of(next_tick, plan, after=NAIVE)
+    assert "last_finished_at must be timezone-aware" in error_of(
+        next_tick, plan, after=NOW, last_finished_at=NAIVE)
+    assert "until must be timezone-aware" in error_of(ticks_between, plan, after=NOW, until=NAIVE)
+    assert "after must be timezone-aware" in error_of(ticks_between, plan, after=NAIVE, until=NOW)
+    assert "start_at must be timezone-aware" in error_of(Plan, CronSpec("0 0 * * *"), start_at=NAIVE)
+    assert "end_at must be timezone-aware" in error_of(Plan, CronSpec("0 0 * * *"), end_at=NAIVE)
+    assert "anchor must be timezone-aware" in error_of(IntervalSpec, timedelta(minutes=5), NAIVE)
+    assert "run_at must be timezone-aware" in error_of(OnceSpec, NAIVE)
+
+
+def test_a_date_is_not_a_datetime() -> None:
+    assert "after must be a datetime, not date" in error_of(
+        next_tick, Plan(CronSpec("0 0 * * *")), after=NOW.date())
+
+
+@pytest.mark.parametrize("limit", [MAX_TICKS + 1, 1_000_000, 0, -1])
+def test_limits_outside_the_bound(limit: int) -> None:
+    message = error_of(ticks_between, Plan(CronSpec("* * * * *")), after=NOW,
+                       until=NOW + timedelta(days=30), limit=limit)
+    assert f"limit must be between 1 and {MAX_TICKS}" in message
+
+
+@pytest.mark.parametrize("every", [timedelta(0), timedelta(seconds=-1), timedelta(days=-3)])
+def test_zero_and_negative_intervals(every: timedelta) -> None:
+    assert "interval: every must be positive" in error_of(IntervalSpec, every, NOW)
+
+
+def test_interval_must_be_a_timedelta() -> None:
+    assert "every must be a timedelta, not int" in error_of(IntervalSpec, 300, NOW)
+
+
+def test_plan_window_values() -> None:
+    spec = CronSpec("0 0 * * *")
+    assert "max_runs must not be negative" in error_of(Plan, spec, max_runs=-1)
+    assert "jitter must not be negative" in error_of(Plan, spec, jitter=timedelta(seconds=-1))
+    assert "spec must be a CronSpec, IntervalSpec or OnceSpec" in error_of(Plan, "0 0 * * *")
+    assert "jitter must be a timedelta, not int" in error_of(Plan, spec, jitter=30)

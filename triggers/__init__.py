@@ -1,0 +1,1 @@
+"""What starts runs: the beat (its Celery scheduler and the firing of due ticks)."""

@@ -1,0 +1,159 @@
+"""Turn due ticks into ledger rows: the work of one beat loop.
+
+Each loop claims a bounded batch of due schedules with ``FOR UPDATE SKIP
+LOCKED`` (so any number of beats share the work without waiting), inserts the
+runs of the whole batch through the dispatch service in one statement,
+advances every schedule in one ``UPDATE`` and commits; the execute messages
+go out after the commit.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+from runs.models import RunState, SkipReason, Trigger
+from runs.services.dispatch import DispatchRequest, runs_dispatch_many
+from core.prepared import Prepared, instance_from_row
+
+from core import timing
+from schedules.models import Schedule
+from core.policies import MissedPolicy, TickAction, TickDecision, missed_decide
+
+log = logging.getLogger("tickwise.beat")
+
+# Ticks looked at per schedule per loop; a longer backlog continues next loop.
+TICKS_PER_LOOP = 1000
+
+
+@dataclass(frozen=True)
+class FireReport:
+    schedules: int
+    runs: int
+    next_due: datetime | None
+
+
+def schedules_fire_due(*, now: datetime, batch: int) -> FireReport:
+    with transaction.atomic():
+        due = schedules_claim_due(now=now, batch=batch)
+        runs = schedules_fire(due, now=now)
+    return FireReport(schedules=len(due), runs=runs, next_due=next_due_at())
+
+
+# The due index's predicate, as the partial index ``schedule_due_idx`` states it.
+_LIVE = "NOT paused AND deleted_at IS NULL AND next_fire_at IS NOT NULL"
+NEXT_DUE_SQL = f"SELECT MIN(next_fire_at) FROM {Schedule._meta.db_table} WHERE {_LIVE}"
+_FIELDS = Schedule._meta.concrete_fields
+# ``Schedule.objects.due(now=…).select_for_update(skip_locked=True)`` written
+# out and prepared: building that query cost more than running it, every batch.
+_CLAIM_DUE = Prepared(
+    "tickwise_schedules_claim_due",
+    f"SELECT {', '.join(field.column for field in _FIELDS)} FROM {Schedule._meta.db_table} "
+    f"WHERE {_LIVE} AND next_fire_at <= %(now)s::timestamptz "
+    f"ORDER BY next_fire_at LIMIT %(batch)s::integer FOR UPDATE SKIP LOCKED")
+
+
+def schedules_claim_due(*, now: datetime, batch: int) -> list[Schedule]:
+    """Lock up to ``batch`` due schedules, earliest first, skipping those another beat holds.
+
+    Call inside a transaction: the locks last until it ends.
+    """
+    with connection.cursor() as cursor:
+        _CLAIM_DUE.execute(cursor, {"now": now, "batch": batch})
+        return [instance_from_row(Schedule, _FIELDS, row) for row in cursor.fetchall()]
+
+
+def next_due_at() -> datetime | None:
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_DUE_SQL)
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class _Due:
+    """One locked schedule's due ticks and what its missed-run policy makes of them."""
+
+    plan: timing.Plan
+    ticks: list[timing.Tick]
+    requests: tuple[DispatchRequest, ...]
+
+
+def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
+    """Record every due tick of locked schedules and advance them; returns the rows inserted.
+
+    One insert for all their runs, one update for all their advances; the new
+    pending runs are published in one batch after the caller's commit.
+    """
+    dues = [_due(schedule, now=now) for schedule in schedules]
+    items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
+    inserted = runs_dispatch_many(items, now=now)
+    started = Counter(schedule.pk for (schedule, _), run in zip(items, inserted)
+                      if run is not None and run.state == RunState.PENDING)
+    for schedule, due in zip(schedules, dues):
+        _advance(schedule, due, started=started[schedule.pk])
+    _save_advances(schedules)
+    return sum(run is not None for run in inserted)
+
+
+def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
+    """One locked schedule: a batch of one."""
+    return schedules_fire([schedule], now=now)
+
+
+def _due(schedule: Schedule, *, now: datetime) -> _Due:
+    plan = schedule.plan()
+    start = schedule.next_tick_at - timedelta(microseconds=1)
+    ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
+                                             runs_so_far=schedule.run_count) if t.fire_at <= now]
+    policy = MissedPolicy(schedule.missed_policy, timedelta(seconds=schedule.missed_grace_seconds),
+                          schedule.replay_cap, schedule.last_tick_at)
+    return _Due(plan, ticks, tuple(_request(d) for d in missed_decide(policy, ticks, now=now)))
+
+
+_TRIGGERS = {TickAction.RUN: Trigger.SCHEDULE, TickAction.CATCH_UP: Trigger.CATCHUP, TickAction.SKIP: Trigger.SCHEDULE}
+
+
+def _request(decision: TickDecision) -> DispatchRequest:
+    """A policy's decision in the ledger's words."""
+    skipped = decision.action is TickAction.SKIP
+    return DispatchRequest(
+        trigger=_TRIGGERS[decision.action], tick_at=decision.tick_at,
+        state=RunState.SKIPPED if skipped else RunState.PENDING,
+        skip_reason=SkipReason(decision.skip.value) if decision.skip else "",
+        missed_count=decision.missed_count, period_start=decision.period_start, period_end=decision.period_end)
+
+
+def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
+    schedule.run_count += started
+    last = due.ticks[-1].at if due.ticks else schedule.next_tick_at
+    # An after-completion interval that just started a run has no next tick
+    # until that run ends (services.schedule_after_run).
+    awaits = schedule.kind == "interval" and schedule.interval_mode == "after_completion" and started > 0
+    tick = None if awaits else timing.next_tick(due.plan, after=last, runs_so_far=schedule.run_count)
+    schedule.last_tick_at = last
+    schedule.aim_at(tick)
+
+
+# The advances of a whole batch in one prepared statement: one array per
+# column, so the text (and the plan) is the same for any number of schedules.
+_ADVANCE = Prepared(
+    "tickwise_schedules_advance",
+    f"UPDATE {Schedule._meta.db_table} AS s SET last_tick_at = v.last_tick_at, "
+    f"next_tick_at = v.next_tick_at, next_fire_at = v.next_fire_at, run_count = v.run_count "
+    f"FROM unnest(%(id)s::bigint[], %(last_tick_at)s::timestamptz[], %(next_tick_at)s::timestamptz[], "
+    f"%(next_fire_at)s::timestamptz[], %(run_count)s::integer[]) "
+    f"AS v(id, last_tick_at, next_tick_at, next_fire_at, run_count) WHERE s.id = v.id")
+
+
+def _save_advances(schedules: Sequence[Schedule]) -> None:
+    """The advances in one ``UPDATE … FROM unnest(…)``; the rows are locked by this transaction."""
+    if not schedules:
+        return
+    # Each parameter is named after the Schedule attribute whose values it carries.
+    params = {name: [getattr(s, name) for s in schedules] for name in _ADVANCE.order}
+    with connection.cursor() as cursor:
+        _ADVANCE.execute(cursor, params)

@@ -9,7 +9,7 @@ import copy
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -83,7 +83,7 @@ def isoformat_z(moment: datetime) -> str:
     """``2026-03-08T07:30:00Z``; naive datetimes are refused, never guessed."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}")
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def request_context(request: AgentRequest) -> dict[str, Any]:

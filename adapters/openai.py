@@ -26,8 +26,16 @@ import json
 from typing import Any
 
 from .base import Adapter, AdapterError, AgentRequest, config_error
-from .transport import (check_env_name, check_headers, check_timeout, check_url, env_secret, error_detail,
-                        post_json, timeout_for)
+from .transport import (
+    check_env_name,
+    check_headers,
+    check_timeout,
+    check_url,
+    env_secret,
+    error_detail,
+    post_json,
+    timeout_for,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

@@ -70,7 +70,7 @@ class PythonAdapter(Adapter):
             raise AdapterError(f"{_name(error)}: {error}", transient=True, category="timeout") from error
         except ConnectionError as error:
             raise AdapterError(f"{_name(error)}: {error}", transient=True) from error
-        except Exception as error:  # noqa: BLE001 - any failure of user code is a failed run, not a crash
+        except Exception as error:
             log.warning("run %s: %s raised", request.run_id, request.config["callable"], exc_info=True)
             raise AdapterError(f"{_name(error)}: {error}", transient=False) from error
         return ensure_json(result)
@@ -89,7 +89,7 @@ def resolve_callable(path: object) -> Callable[[dict[str, Any]], Any]:
                            f"({', '.join(allowed) or 'empty'})")
     try:
         target: Any = importlib.import_module(module_name)
-    except Exception as error:  # noqa: BLE001 - a module that fails to import is a config problem
+    except Exception as error:
         raise config_error(f"config['callable']: cannot import {module_name!r}: {_name(error)}: {error}") from None
     for attr in attrs:
         target = getattr(target, attr, _MISSING)

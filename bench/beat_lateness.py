@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from beat_measure import percentile
@@ -84,12 +84,12 @@ def lateness_measure(env: dict[str, str], logs: Path, *, minutes: int, drain: fl
     _runs_truncate()
     procs = [worker_start(f"bench-w{index}", env, logs) for index in (1, 2)]
     try:
-        replan(now=datetime.now(timezone.utc))
+        replan(now=datetime.now(UTC))
         procs.append(beat_start(beat_command(), env, logs / "beat-lateness.log"))
         # Measure whole minutes that start once everything runs.
-        first = (datetime.now(timezone.utc) + timedelta(seconds=15)).replace(second=0, microsecond=0) + MINUTE
+        first = (datetime.now(UTC) + timedelta(seconds=15)).replace(second=0, microsecond=0) + MINUTE
         last = first + (minutes - 1) * MINUTE
-        time.sleep(max(0.0, (last - datetime.now(timezone.utc)).total_seconds()) + drain)
+        time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds()) + drain)
     finally:
         for proc in procs:
             beat_stop(proc)

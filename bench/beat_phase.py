@@ -24,7 +24,7 @@ import argparse
 import gc
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 MINUTE = timedelta(minutes=1)
@@ -104,7 +104,7 @@ def dcb_phase(app, args) -> None:
     for _ in range(IDLE_LOOPS * args.loops):
         emit_sample("idle", measure(scheduler.tick))
     for names in args.due_sets:
-        armed = dcb_arm(scheduler, names, now=datetime.now(timezone.utc))
+        armed = dcb_arm(scheduler, names, now=datetime.now(UTC))
         sample = measure(lambda: dcb_drain(scheduler, limit=armed + 1, seconds=args.drain_seconds))
         emit_sample("due", sample, due=len(names), armed=armed, sent=sample.result["sent"])
         queue_purge()
@@ -127,7 +127,7 @@ def redbeat_phase(app, args) -> None:
         for _ in range(IDLE_LOOPS * args.loops):
             emit_sample("idle", measure(scheduler.tick, counter=counter))
         for names in args.due_sets:
-            redbeat_arm(app, names, now=datetime.now(timezone.utc))
+            redbeat_arm(app, names, now=datetime.now(UTC))
             emit_sample("due", measure(scheduler.tick, counter=counter), due=len(names), sent=len(names))
             queue_purge()
     finally:

@@ -14,12 +14,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from beat_setup import bench_urls, database_recreate, django_start, queue_purge, quiet  # noqa: E402
+from beat_setup import bench_urls, database_recreate, django_start, queue_purge, quiet
 
 
 def _median_ms(call: Callable[[], object], loops: int) -> float:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from beat_data import specs_generate, tickwise_load
     from beat_tickwise import tickwise_scheduler
 
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=31)
+    base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=31)
     tickwise_load(specs_generate(args.size, seed=4), after=base)
     scheduler = tickwise_scheduler(app)
     print(f"{args.size:,} schedules; medians of {args.loops} calls, ms")

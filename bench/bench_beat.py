@@ -25,12 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from beat_setup import BENCH_DIR, ROOT, bench_urls, database_recreate, django_start, process_env, quiet  # noqa: E402
+from beat_setup import BENCH_DIR, ROOT, bench_urls, database_recreate, django_start, process_env, quiet
 
 MINUTE = timedelta(minutes=1)
 
@@ -107,7 +107,7 @@ class SizeRun:
 
         self.size, self.args, self.env, self.logs, self.app = size, args, env, logs, app
         self.specs = specs_generate(size, seed=args.seed)
-        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
         # Schedules are planned from half an hour ahead: nothing is due on the real
         # clock while the phase runs, except what the benchmark makes due.
         self.base = now + 31 * MINUTE
@@ -116,22 +116,28 @@ class SizeRun:
         self.results: dict[str, dict] = {}
 
     def run(self) -> dict[str, dict]:
-        from beat_data import (dcb_load, dcb_unload, redbeat_load, redbeat_pulses_as_restarted, tickwise_load,
-                               tickwise_unload)
+        from beat_data import (
+            dcb_load,
+            dcb_unload,
+            redbeat_load,
+            redbeat_pulses_as_restarted,
+            tickwise_load,
+            tickwise_unload,
+        )
         from beat_setup import redis_flush
         from beat_tickwise import tickwise_pulses_as_restarted
 
         def load_tickwise() -> None:
             tickwise_load(self.specs, after=self.base)
-            tickwise_pulses_as_restarted(now=datetime.now(timezone.utc))
+            tickwise_pulses_as_restarted(now=datetime.now(UTC))
 
         def load_dcb() -> None:
             dcb_load(self.specs, last_run_at=self.base)
-            tickwise_pulses_as_restarted(now=datetime.now(timezone.utc))  # the same pulse rows
+            tickwise_pulses_as_restarted(now=datetime.now(UTC))  # the same pulse rows
 
         def load_redbeat() -> None:
             redbeat_load(self.app, self.specs, last_run_at=self.base)
-            redbeat_pulses_as_restarted(self.app, now=datetime.now(timezone.utc))
+            redbeat_pulses_as_restarted(self.app, now=datetime.now(UTC))
 
         redis_flush()
         tickwise_unload()
@@ -231,7 +237,7 @@ def _propagation_parts(system: str, app):
     from scheduler_project.cli import beat_command
 
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def incumbent_matches(message: dict, name: str) -> bool:
         return message_task(message) == TASK and name in message.get("headers", {}).get("kwargsrepr", "")

@@ -19,19 +19,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tzdata  # noqa: E402
-from croniter import croniter  # noqa: E402
+import tzdata
+from croniter import croniter
 
-from core.timing import CronSpec, Plan, next_tick, validate_timezone  # noqa: E402
-from core.timing.zones import zone_rules  # noqa: E402
+from core.timing import CronSpec, Plan, next_tick, validate_timezone
+from core.timing.zones import zone_rules
 
-UTC = timezone.utc
+UTC = UTC
 ZONES = [
     "UTC", "America/New_York", "America/Los_Angeles", "America/Sao_Paulo", "America/St_Johns",
     "America/Mexico_City", "America/Santiago", "Europe/London", "Europe/Berlin", "Europe/Moscow",

@@ -44,14 +44,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.workers_profile import profile_run, profile_report  # noqa: E402
+from bench.workers_profile import profile_report, profile_run  # noqa: E402
 
 DB_NAME = "tickwise_bench_workers"
 REDIS_DB = 3
@@ -343,12 +343,11 @@ class Ledger:
 
 def _schedule_pool(size: int) -> list:
     """``size`` one-shot ``echo`` schedules, parked far in the future, kept across invocations."""
-    from datetime import timezone
 
     from schedules.models import Agent, Schedule
 
     agent, _ = Agent.objects.get_or_create(name="bench-echo", defaults={"adapter": "echo", "config": {}})
-    parked = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    parked = datetime(2100, 1, 1, tzinfo=UTC)
     existing = Schedule.objects.filter(agent=agent).count()
     Schedule.objects.bulk_create(
         Schedule(agent=agent, name=f"w{i}", kind="once", run_at=parked,

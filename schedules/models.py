@@ -5,8 +5,7 @@ Models are declarative: validation lives in ``clean()`` and in the pure
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -102,7 +101,7 @@ DEFINITION_FIELDS = (
 
 # A fixed instant to sample a cron's spacing from (jitter validation), so the
 # verdict does not depend on the day the schedule is saved.
-JITTER_SAMPLE_FROM = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+JITTER_SAMPLE_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class ScheduleQuerySet(models.QuerySet):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from core import timing
+
 from .models import DEFINITION_FIELDS, Schedule
 from .notify import beat_wake_on_commit
 

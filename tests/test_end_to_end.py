@@ -39,9 +39,10 @@ def test_scheduled_run_goes_from_pending_to_succeeded(stack, waiter):
 
 
 def test_run_now_command_waits_for_the_outcome(stack):
-    from django.core.management import call_command
     import io
     import json
+
+    from django.core.management import call_command
 
     agent = Agent.objects.create(name="manual", adapter="echo")
     schedule = schedule_save(Schedule(agent=agent, name="paused", cron="0 0 1 1 *", paused=True,

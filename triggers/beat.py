@@ -25,8 +25,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
-from .firing import NEXT_DUE_SQL, schedules_fire_due
 from schedules.notify import WakeListener
+
+from .firing import NEXT_DUE_SQL, schedules_fire_due
 
 log = logging.getLogger("tickwise.beat")
 

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
+from core import timing
+from core.policies import MissedPolicy, TickAction, TickDecision, missed_decide
+from core.prepared import Prepared, instance_from_row
 from runs.models import RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, runs_dispatch_many
-from core.prepared import Prepared, instance_from_row
-
-from core import timing
 from schedules.models import Schedule
-from core.policies import MissedPolicy, TickAction, TickDecision, missed_decide
 
 log = logging.getLogger("tickwise.beat")
 

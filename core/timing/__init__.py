@@ -8,8 +8,19 @@ from __future__ import annotations
 from .cron import validate_cron
 from .errors import TimingError
 from .plan import MAX_TICKS, Plan, next_tick, ticks_between
-from .spec import (DST_FOLD_CHOICES, DST_GAP_CHOICES, FOLD_FIRST, FOLD_SECOND, GAP_SHIFTED,
-                   GAP_SKIPPED, NOTES, CronSpec, IntervalSpec, OnceSpec, Tick)
+from .spec import (
+                   DST_FOLD_CHOICES,
+                   DST_GAP_CHOICES,
+                   FOLD_FIRST,
+                   FOLD_SECOND,
+                   GAP_SHIFTED,
+                   GAP_SKIPPED,
+                   NOTES,
+                   CronSpec,
+                   IntervalSpec,
+                   OnceSpec,
+                   Tick,
+)
 from .zones import ALLOWED_TIMEZONES, validate_timezone
 
 __all__ = [

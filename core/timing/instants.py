@@ -6,11 +6,11 @@ exact and much cheaper than datetime arithmetic in the hot path.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import TimingError
 
-UTC = timezone.utc
+UTC = UTC
 SECOND = timedelta(seconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_NAIVE = datetime(1970, 1, 1)

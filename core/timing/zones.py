@@ -17,7 +17,7 @@ import calendar
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from io import BytesIO
 from zoneinfo import ZoneInfo
@@ -67,7 +67,7 @@ def zone_rules(name: str) -> ZoneRules:
     return _load(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> ZoneRules:
     path = resources.files("tzdata.zoneinfo").joinpath(*name.split("/"))
     return ZoneRules(name, path.read_bytes())

@@ -28,9 +28,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from core.policies import Overlap, overlap_decide, overlap_run_limit
+from core.prepared import Prepared, instance_from_row
 
 from ..models import AgentCall, Run, RunState, SkipReason
-from core.prepared import Prepared, instance_from_row
 
 log = logging.getLogger("tickwise.claim")
 

@@ -20,9 +20,10 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection
 
-from ..models import Run, RunState, TIMELINE_TRIGGERS
-from ..publish import publish_runs_on_commit
 from core.prepared import Prepared
+
+from ..models import TIMELINE_TRIGGERS, Run, RunState
+from ..publish import publish_runs_on_commit
 
 log = logging.getLogger("tickwise.dispatch")
 

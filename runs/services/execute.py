@@ -11,9 +11,9 @@ from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from adapters import AdapterError, AgentRequest, adapter_for
 from core.inputs import render_template
 
-from adapters import AdapterError, AgentRequest, adapter_for
 from ..models import ErrorCategory, Run, RunState
 from . import outcome
 from .claim import Claim, lease_for, run_claim, run_load

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import F, Q
 
 from adapters import adapter_for
+
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from ..publish import publish_runs_now
 from .outcome import settle_failure

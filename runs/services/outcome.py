@@ -11,12 +11,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from core.prepared import Prepared
 from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
 from .claim import Claim, open_call
-from core.prepared import Prepared
 
 log = logging.getLogger("tickwise.outcome")
 

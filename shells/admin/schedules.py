@@ -6,7 +6,6 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from adapters import AdapterError, adapter_for
-
 from runs.services.manual import run_now
 from schedules import services
 from schedules.models import Agent, Schedule
@@ -15,7 +14,7 @@ from schedules.models import Agent, Schedule
 class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
-        fields = "__all__"
+        fields = ["name", "adapter", "config", "is_active"]
 
     def clean(self):
         data = super().clean()
@@ -40,8 +39,8 @@ class ScheduleAdmin(admin.ModelAdmin):
                     "version", "consecutive_failures"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
-    readonly_fields = ["paused", "paused_reason", "next_tick_at", "next_fire_at", "last_tick_at", "run_count", "version",
-                       "consecutive_failures", "created_by", "created_at", "updated_at", "deleted_at"]
+    readonly_fields = ["paused", "paused_reason", "next_tick_at", "next_fire_at", "last_tick_at", "run_count",
+                       "version", "consecutive_failures", "created_by", "created_at", "updated_at", "deleted_at"]
     actions = ["pause_selected", "resume_selected", "run_now_selected"]
 
     def get_queryset(self, request):

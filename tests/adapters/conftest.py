@@ -12,7 +12,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 
 from adapters import AgentRequest
 
-TICK = datetime(2026, 3, 8, 7, 30, tzinfo=timezone.utc)
+TICK = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
 KEY = "sched-7-v3-2026-03-08T07:30:00Z"
 
 

@@ -1,10 +1,11 @@
 """The ``http`` adapter against a real loopback agent server."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
-from adapters import AdapterError, adapter_for
-from adapters import transport
+from adapters import AdapterError, adapter_for, transport
 from adapters.http import HttpAdapter
 
 KEY = "sched-7-v3-2026-03-08T07:30:00Z"
@@ -128,10 +129,10 @@ def test_retry_after_is_passed_on(agent_server, make_request, status, header, se
 
 
 def test_retry_after_as_an_http_date():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from email.utils import format_datetime
 
-    later = datetime.now(timezone.utc) + timedelta(seconds=90)
+    later = datetime.now(UTC) + timedelta(seconds=90)
     assert 80 <= transport.retry_after_seconds(format_datetime(later, usegmt=True)) <= 90
     assert transport.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from datetime import UTC
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
@@ -187,14 +188,14 @@ def test_submodules_of_an_allowed_module_are_allowed(make_request, settings):
     ("timed_out_before_sending", "pending"),  # the function says it did not
 ])
 def test_a_function_that_may_have_acted_is_not_retried(db, function, state):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from runs.models import Run
     from runs.services.dispatch import DispatchRequest, run_dispatch
     from runs.services.execute import run_execute
     from schedules.models import Agent, Schedule
 
-    now = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
     agent = Agent.objects.create(name="fn", adapter="python",
                                  config={"callable": f"tw_adapter_callables:{function}"})
     schedule = Schedule.objects.create(agent=agent, name="hourly", cron="0 * * * *", max_attempts=3)

@@ -6,7 +6,7 @@ run ends ``unknown`` rather than risk a second effect. Real loopback servers.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.execute import run_execute
 from schedules.models import Agent, Schedule
 
-NOW = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
 def failure(request) -> AdapterError:

@@ -4,13 +4,13 @@ Timelines in UTC, where wall time and instants coincide.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from core.timing import CronSpec, Plan, ticks_between
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def fires(expr: str, after: str, until: str) -> list[str]:

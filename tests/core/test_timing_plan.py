@@ -1,14 +1,13 @@
 """Plans: the window (start, end, max runs), intervals, one-shots and deterministic jitter."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from zoneinfo import ZoneInfo
 
-from core.timing import (CronSpec, IntervalSpec, OnceSpec, Plan, Tick, next_tick,
-                              ticks_between)
+from core.timing import CronSpec, IntervalSpec, OnceSpec, Plan, Tick, next_tick, ticks_between
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 HOURLY = CronSpec("0 * * * *")
 

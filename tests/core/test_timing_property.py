@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from core.timing import (ALLOWED_TIMEZONES, MAX_TICKS, CronSpec, Plan, TimingError,
-                              next_tick, ticks_between, validate_timezone)
+from core.timing import (
+    ALLOWED_TIMEZONES,
+    MAX_TICKS,
+    CronSpec,
+    Plan,
+    TimingError,
+    next_tick,
+    ticks_between,
+    validate_timezone,
+)
 
-UTC = timezone.utc
+UTC = UTC
 MINUTE = timedelta(minutes=1)
 ZONES = sorted(ALLOWED_TIMEZONES)
 # Zones whose transitions are unusual: half-hour shifts, odd offsets, Ramadan
@@ -108,7 +116,7 @@ def _fold_note(fields: Fields, fold: str, local: datetime) -> str | None:
     return "drop"
 
 
-@lru_cache(maxsize=None)
+@cache
 def transitions(zone_name: str, year: int) -> tuple[datetime, ...]:
     """Offset changes in a year: a daily probe, then bisection to the minute."""
     zone = validate_timezone(zone_name)

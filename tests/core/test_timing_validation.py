@@ -1,14 +1,24 @@
 """Bad input: every malformed class gets a one-line TimingError naming what is wrong."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.timing import (MAX_TICKS, CronSpec, IntervalSpec, OnceSpec, Plan, TimingError,
-                              next_tick, ticks_between, validate_cron, validate_timezone)
+from core.timing import (
+    MAX_TICKS,
+    CronSpec,
+    IntervalSpec,
+    OnceSpec,
+    Plan,
+    TimingError,
+    next_tick,
+    ticks_between,
+    validate_cron,
+    validate_timezone,
+)
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 NAIVE = datetime(2026, 3, 1)
 
@@ -147,10 +157,10 @@ def test_non_string_zone() -> None:
 
 
 def test_unknown_dst_policies() -> None:
-    assert "dst_gap: 'later' is not one of skip, shift" == error_of(
-        CronSpec, "0 0 * * *", "UTC", dst_gap="later")
-    assert "dst_fold: 'twice' is not one of first, last, both" == error_of(
-        CronSpec, "0 0 * * *", "UTC", dst_fold="twice")
+    assert error_of(
+        CronSpec, "0 0 * * *", "UTC", dst_gap="later") == "dst_gap: 'later' is not one of skip, shift"
+    assert error_of(
+        CronSpec, "0 0 * * *", "UTC", dst_fold="twice") == "dst_fold: 'twice' is not one of first, last, both"
 
 
 def test_naive_datetimes_are_refused_everywhere() -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import tzdata
@@ -10,7 +10,7 @@ import tzdata
 from core.timing import ALLOWED_TIMEZONES, validate_timezone
 from core.timing.zones import zone_rules
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_the_loaded_tz_database_is_the_pinned_tzdata_release() -> None:
@@ -19,7 +19,7 @@ def test_the_loaded_tz_database_is_the_pinned_tzdata_release() -> None:
 
 
 def test_allow_list_is_zoneinfos_list_without_non_places() -> None:
-    assert ALLOWED_TIMEZONES <= zoneinfo.available_timezones()
+    assert zoneinfo.available_timezones() >= ALLOWED_TIMEZONES
     assert {"UTC", "Etc/UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"} <= ALLOWED_TIMEZONES
     assert not {"localtime", "Factory", "posixrules"} & ALLOWED_TIMEZONES
     assert len(ALLOWED_TIMEZONES) > 550

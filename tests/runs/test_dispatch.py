@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -14,7 +14,7 @@ from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch, runs_dispatch_many
 from schedules.models import Agent, Schedule
 
-T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=30, seconds=1)
 
 
@@ -84,12 +84,13 @@ def test_a_batch_of_thousands_is_one_statement(schedule):
 
 
 def test_inserted_rows_carry_every_column_as_save_would(schedule):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     [run] = runs_dispatch_many([(schedule, tick(5))], now=NOW, publish=False)
     stored = Run.objects.get(pk=run.pk)
     assert (stored.state, stored.trigger, stored.tick_at, stored.run_number) == (
         RunState.PENDING, Trigger.CATCHUP, T0 + timedelta(minutes=5), 1)
     assert stored.idempotency_key == run.idempotency_key and len(stored.session_id) == 32
-    assert (stored.attempt, stored.fencing_token, stored.buffered, stored.input, stored.output) == (0, 0, False, "", None)
+    assert (stored.attempt, stored.fencing_token, stored.buffered, stored.input, stored.output) == (
+        0, 0, False, "", None)
     assert stored.lateness_ms == 25 * 60 * 1000 + 1000 and stored.period_end == stored.tick_at
-    assert before <= stored.created_at <= datetime.now(timezone.utc)  # auto_now_add, on the real clock
+    assert before <= stored.created_at <= datetime.now(UTC)  # auto_now_add, on the real clock

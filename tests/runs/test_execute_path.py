@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.policies import Overlap, overlap_decide, overlap_run_limit
 from runs.models import AgentCall, CallState, Run, RunState, Trigger
 from runs.services.claim import lease_for, run_claim, run_load
 from runs.services.dispatch import DispatchRequest, run_dispatch
@@ -21,7 +22,6 @@ from runs.services.execute import run_execute
 from runs.services.heartbeat import Heartbeat
 from runs.services.housekeeping import runs_reap_expired_leases
 from schedules.models import Agent, Schedule
-from core.policies import Overlap, overlap_decide, overlap_run_limit
 
 
 @pytest.mark.parametrize("policy", ["skip", "buffer_one", "allow", "cancel_previous"])
@@ -161,7 +161,7 @@ def _other_connection():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_prepared_statement_the_server_lost_or_kept_is_handled():
-    from runs.services import prepared
+    from core import prepared
 
     statement = prepared.Prepared("tickwise_test_sum", "SELECT %(a)s::int + %(b)s::int, %(a)s::int")
 

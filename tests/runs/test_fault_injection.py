@@ -26,8 +26,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,17 +38,17 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from kombu.transport.redis import Channel
 
 from adapters import adapter_for
+from core import timing
 from runs.models import AgentCall, CallState, Run, RunState, Trigger
 from runs.pulses import ensure_pulses
 from runs.services.claim import run_claim
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.execute import run_execute
 from runs.services.housekeeping import runs_reap_expired_leases, runs_sweep_outbox
+from runs.services.manual import run_now as schedule_run_now
 from runs.services.outcome import record_intent
 from scheduler_project import cli
-from core import timing
 from schedules.models import Agent, Schedule
-from runs.services.manual import run_now as schedule_run_now
 from schedules.services import schedule_save
 from tests.adapters.conftest import AgentServer, Delivery, Reply
 
@@ -307,7 +306,7 @@ def unacked_runs(broker: redis.Redis, queue: str) -> dict[int, object]:
         message, _exchange, routing_key = json.loads(raw)
         if routing_key == queue and message["headers"].get("task") == "runs.execute":
             since = broker.zscore(Channel.unacked_index_key, tag) or 0
-            found[_run_id(message)] = datetime.fromtimestamp(since, tz=dt_timezone.utc)
+            found[_run_id(message)] = datetime.fromtimestamp(since, tz=UTC)
     return found
 
 

@@ -22,9 +22,9 @@ from runs.services.claim import lease_for, run_claim
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.heartbeat import Heartbeat
 from runs.services.housekeeping import runs_reap_expired_leases, runs_sweep_outbox
+from runs.services.manual import run_now as schedule_run_now
 from runs.services.outcome import record_failure, record_intent, record_success
 from schedules.models import Agent, Schedule
-from runs.services.manual import run_now as schedule_run_now
 from schedules.services import schedule_save
 
 # Lease = timeout_seconds + TICKWISE_LEASE_MARGIN = 2 + 1 seconds.

@@ -1,7 +1,7 @@
 """The ledger's uniqueness lives in PostgreSQL, whatever the caller does."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -10,8 +10,8 @@ from runs.models import Run, RunState, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from schedules.models import Agent, Schedule
 
-TICK = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
-NOW = datetime(2026, 11, 22, 9, 0, 1, tzinfo=timezone.utc)
+TICK = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 22, 9, 0, 1, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
 
+from core.policies import Overlap, overlap_decide
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.claim import run_claim
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from schedules.models import Agent, Schedule
-from core.policies import Overlap, overlap_decide
 from schedules.services import schedule_save
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("policy, active, buffered, limit, expected", [

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from runs.models import AgentCall, CallState, Run, RunState
+from runs.services.manual import run_now as schedule_run_now
 from scheduler_project.celery import app
 from schedules.models import Agent, Schedule
-from runs.services.manual import run_now as schedule_run_now
 from schedules.services import schedule_save
 from tests.adapters.conftest import AgentServer, Reply
 

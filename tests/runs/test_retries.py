@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -20,7 +20,7 @@ from runs.services.outcome import record_success
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_retry_waits_at_least_as_long_as_the_agent_asked(schedule):
 
 def test_exhausted_retries_dead_letter_the_run_and_count_toward_auto_pause(schedule):
     run = dispatch(schedule)
-    for attempt in range(3):
+    for _attempt in range(3):
         Run.objects.filter(id=run.id).update(not_before=None)
         run_execute(run.id, owner="w", now=NOW)
     run.refresh_from_db()

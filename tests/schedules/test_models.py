@@ -1,7 +1,7 @@
 """Model validation: every bad input is a clear error naming the field."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -69,8 +69,8 @@ def test_negative_numbers_are_rejected(agent, field):
 
 def test_end_before_start_is_rejected(agent):
     schedule = Schedule(agent=agent, name="x", cron="* * * * *",
-                        start_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
-                        end_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+                        start_at=datetime(2026, 1, 2, tzinfo=UTC),
+                        end_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert "end_at" in errors_of(schedule)
 
 
@@ -82,7 +82,7 @@ def test_name_is_unique_per_agent_among_live_schedules(agent):
 
 def test_deleted_schedule_frees_its_name(agent):
     Schedule.objects.create(agent=agent, name="daily", cron="0 9 * * *",
-                            deleted_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+                            deleted_at=datetime(2026, 1, 1, tzinfo=UTC))
     Schedule.objects.create(agent=agent, name="daily", cron="0 10 * * *")
 
 

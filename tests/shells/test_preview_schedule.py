@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from schedules.models import Agent, Schedule
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = timezone.utc
+UTC = UTC
 
 
 def preview(*args: str) -> str:

@@ -11,9 +11,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 
 from runs.pulses import ensure_pulses
 from scheduler_project.celery import app
-from triggers.beat import BACKEND_CLEANUP, TickwiseScheduler
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
+from triggers.beat import BACKEND_CLEANUP, TickwiseScheduler
 
 # The beat runs in autocommit, as a real beat process does.
 pytestmark = pytest.mark.django_db(transaction=True)

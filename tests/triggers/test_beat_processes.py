@@ -10,12 +10,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from core import timing
 from runs.models import Run, RunState, Trigger
 from runs.pulses import ensure_pulses
-from core import timing
-from triggers.firing import schedules_fire_due
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
+from triggers.firing import schedules_fire_due
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

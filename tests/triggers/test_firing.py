@@ -1,16 +1,16 @@
 """One beat loop, as a service: due ticks become ledger rows under the missed-run policy."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from runs.models import Run, RunState, SkipReason, Trigger
-from triggers.firing import schedules_fire_due
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
+from triggers.firing import schedules_fire_due
 
-T0 = datetime(2026, 11, 22, 9, 0, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 9, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def rows(schedule):
 
 
 def at(hour, minute):
-    return datetime(2026, 11, 22, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, 11, 22, hour, minute, tzinfo=UTC)
 
 
 def test_nothing_is_due_before_the_first_tick(agent):

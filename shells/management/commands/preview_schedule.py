@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -15,7 +15,7 @@ from django.utils import timezone as django_timezone
 from core import timing
 from schedules.models import Schedule
 
-FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 CRON_ONLY = ("tz", "dst_gap", "dst_fold")
 
 
@@ -127,7 +127,7 @@ def _count(text: str) -> int:
 
 
 def _utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _row(tick: timing.Tick) -> TickRow:

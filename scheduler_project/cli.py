@@ -2,6 +2,7 @@
 
     ./tickwise run            the whole stack on this machine (Ctrl-C stops it all)
     ./tickwise test [ARGS]    the test suite (ARGS go to pytest)
+    ./tickwise lint           the guard rails: import contracts, ruff, mypy
     ./tickwise servers start|stop|status
     ./tickwise web|beat|worker   one process of the stack (what docker-compose runs)
 
@@ -118,6 +119,34 @@ def cmd_test(args: argparse.Namespace) -> int:
             stop_servers(started)
 
 
+# The guard rails, in the order a failure is cheapest to read; all run, any failure fails.
+LINTERS = (
+    ("import contracts", ["lint-imports"]),
+    ("ruff", ["ruff", "check"]),
+    ("mypy", ["mypy"]),
+)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Run every linter; non-zero when any finds something.
+
+    mypy's Django plugin reads the settings, which only parse these URLs:
+    placeholders do when none are set (nothing connects to them).
+    """
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", "postgres://lint@127.0.0.1:1/lint")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
+    bin_dir = Path(PYTHON).parent
+    failed = []
+    for name, (program, *rest) in LINTERS:
+        print(f"== {name}", flush=True)
+        if subprocess.run([str(bin_dir / program), *rest], cwd=ROOT, env=env).returncode:
+            failed.append(name)
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", flush=True)
+    return 1 if failed else 0
+
+
 def cmd_servers(args: argparse.Namespace) -> int:
     if args.action == "start":
         servers = ensure_servers()
@@ -154,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="the test suite; extra arguments go to pytest")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(handler=cmd_test)
+    sub.add_parser("lint", help="import contracts, ruff and mypy").set_defaults(handler=cmd_lint)
     servers = sub.add_parser("servers", help="the embedded PostgreSQL and Redis")
     servers.add_argument("action", choices=["start", "stop", "status"])
     servers.set_defaults(handler=cmd_servers)

@@ -57,6 +57,12 @@ class ErrorCategory(models.TextChoices):
     CONFIG = "config", "Configuration"
 
 
+class RunQuerySet(models.QuerySet["Run"]):
+    def fenced(self, run_id: int, token: int, state: str = "running") -> RunQuerySet:
+        """The run, only while it is in ``state`` under attempt token ``token``: every transition's guard."""
+        return self.filter(id=run_id, state=state, fencing_token=token)
+
+
 class Run(models.Model):
     schedule = models.ForeignKey("schedules.Schedule", null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="runs")
@@ -91,9 +97,22 @@ class Run(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     session_id = models.CharField(max_length=64, blank=True)
     input = models.TextField(blank=True)
+
+    # What the worker needs, copied from the schedule (or the trigger) at dispatch,
+    # so a run without a schedule (an event, a wakeup, a resume) executes the same
+    # way, and an edit made while a run is in flight does not change that run.
+    timeout_seconds = models.PositiveIntegerField(default=300)
+    retry_backoff_seconds = models.PositiveIntegerField(default=10)
+    retry_backoff_max_seconds = models.PositiveIntegerField(default=600)
+    overlap_policy = models.CharField(max_length=20, default="skip")
+    max_concurrent = models.PositiveIntegerField(default=1)
+    concurrency_scope = models.CharField(max_length=10, default="schedule")
+    session_mode = models.CharField(max_length=12, default="new")
     output = models.JSONField(null=True, blank=True)
     error_category = models.CharField(max_length=20, choices=ErrorCategory.choices, blank=True)
     error_message = models.TextField(blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-tick_at", "-id"]

@@ -19,9 +19,9 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from core.faults import fault_point
-from core.prepared import Prepared
 
-from .models import Run, RunState
+from . import sql
+from .models import Run
 
 log = logging.getLogger("tickwise.publish")
 
@@ -36,7 +36,7 @@ PIPELINE_MESSAGES = 100
 def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> int:
     """Publish immediately (callers outside a transaction, or the sweeper); returns the runs sent.
 
-    ``timeouts`` maps run id to its schedule's ``timeout_seconds`` when the
+    ``timeouts`` maps run id to its ``timeout_seconds`` when the
     caller knows it (the dispatch path); otherwise it is read here.
 
     A broker that cannot be reached is logged, not raised: the runs are
@@ -48,7 +48,7 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
         return 0
     fault_point("publish.before_send")  # committed, not yet published: the outbox case
     if timeouts is None:
-        timeouts = dict(Run.objects.filter(id__in=list(run_ids)).values_list("id", "schedule__timeout_seconds"))
+        timeouts = dict(Run.objects.filter(id__in=list(run_ids)).values_list("id", "timeout_seconds"))
     try:
         _send(run_ids, timeouts)
     except BROKER_ERRORS as error:
@@ -56,16 +56,8 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
                     len(run_ids), type(error).__name__, error)
         return 0
     with connection.cursor() as cursor:
-        _MARK_PUBLISHED.execute(cursor, {"ids": list(run_ids)})
+        sql.MARK_PUBLISHED.execute(cursor, {"ids": list(run_ids)})
     return len(run_ids)
-
-
-# Once per published batch (every beat batch, every dispatch): prepared, one
-# statement text for any number of runs.
-_MARK_PUBLISHED = Prepared(
-    "tickwise_mark_published",
-    f"UPDATE {Run._meta.db_table} SET published_at = now() "
-    f"WHERE id = ANY(%(ids)s::bigint[]) AND state = '{RunState.PENDING}'")
 
 
 def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:

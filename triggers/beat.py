@@ -25,9 +25,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
+from schedules import sql
 from schedules.notify import WakeListener
 
-from .firing import NEXT_DUE_SQL, schedules_fire_due
+from .firing import schedules_fire_due
 
 log = logging.getLogger("tickwise.beat")
 
@@ -35,7 +36,7 @@ MIN_SLEEP = 0.05
 BACKEND_CLEANUP = "celery.backend_cleanup"
 
 # ``PeriodicTasks`` holds one row (ident 1), touched on every pulse change.
-BEAT_PROBE_SQL = (f"SELECT ({NEXT_DUE_SQL}), "
+BEAT_PROBE_SQL = (f"SELECT ({sql.NEXT_DUE}), "
                   f"(SELECT last_update FROM {PeriodicTasks._meta.db_table} WHERE ident = 1)")
 
 

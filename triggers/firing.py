@@ -18,9 +18,10 @@ from django.db import connection, transaction
 
 from core import timing
 from core.policies import MissedPolicy, TickAction, TickDecision, missed_decide
-from core.prepared import Prepared, instance_from_row
+from core.prepared import instance_from_row
 from runs.models import RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, runs_dispatch_many
+from schedules import sql
 from schedules.models import Schedule
 
 log = logging.getLogger("tickwise.beat")
@@ -43,32 +44,19 @@ def schedules_fire_due(*, now: datetime, batch: int) -> FireReport:
     return FireReport(schedules=len(due), runs=runs, next_due=next_due_at())
 
 
-# The due index's predicate, as the partial index ``schedule_due_idx`` states it.
-_LIVE = "NOT paused AND deleted_at IS NULL AND next_fire_at IS NOT NULL"
-NEXT_DUE_SQL = f"SELECT MIN(next_fire_at) FROM {Schedule._meta.db_table} WHERE {_LIVE}"
-_FIELDS = Schedule._meta.concrete_fields
-# ``Schedule.objects.due(now=…).select_for_update(skip_locked=True)`` written
-# out and prepared: building that query cost more than running it, every batch.
-_CLAIM_DUE = Prepared(
-    "tickwise_schedules_claim_due",
-    f"SELECT {', '.join(field.column for field in _FIELDS)} FROM {Schedule._meta.db_table} "
-    f"WHERE {_LIVE} AND next_fire_at <= %(now)s::timestamptz "
-    f"ORDER BY next_fire_at LIMIT %(batch)s::integer FOR UPDATE SKIP LOCKED")
-
-
 def schedules_claim_due(*, now: datetime, batch: int) -> list[Schedule]:
     """Lock up to ``batch`` due schedules, earliest first, skipping those another beat holds.
 
     Call inside a transaction: the locks last until it ends.
     """
     with connection.cursor() as cursor:
-        _CLAIM_DUE.execute(cursor, {"now": now, "batch": batch})
-        return [instance_from_row(Schedule, _FIELDS, row) for row in cursor.fetchall()]
+        sql.CLAIM_DUE.execute(cursor, {"now": now, "batch": batch})
+        return [instance_from_row(Schedule, sql.FIELDS, row) for row in cursor.fetchall()]
 
 
 def next_due_at() -> datetime | None:
     with connection.cursor() as cursor:
-        cursor.execute(NEXT_DUE_SQL)
+        cursor.execute(sql.NEXT_DUE)
         return cursor.fetchone()[0]
 
 
@@ -131,28 +119,16 @@ def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
     last = due.ticks[-1].at if due.ticks else schedule.next_tick_at
     # An after-completion interval that just started a run has no next tick
     # until that run ends (services.schedule_after_run).
-    awaits = schedule.kind == "interval" and schedule.interval_mode == "after_completion" and started > 0
+    awaits = schedule.awaits_completion and started > 0
     tick = None if awaits else timing.next_tick(due.plan, after=last, runs_so_far=schedule.run_count)
     schedule.last_tick_at = last
     schedule.aim_at(tick)
-
-
-# The advances of a whole batch in one prepared statement: one array per
-# column, so the text (and the plan) is the same for any number of schedules.
-_ADVANCE = Prepared(
-    "tickwise_schedules_advance",
-    f"UPDATE {Schedule._meta.db_table} AS s SET last_tick_at = v.last_tick_at, "
-    f"next_tick_at = v.next_tick_at, next_fire_at = v.next_fire_at, run_count = v.run_count "
-    f"FROM unnest(%(id)s::bigint[], %(last_tick_at)s::timestamptz[], %(next_tick_at)s::timestamptz[], "
-    f"%(next_fire_at)s::timestamptz[], %(run_count)s::integer[]) "
-    f"AS v(id, last_tick_at, next_tick_at, next_fire_at, run_count) WHERE s.id = v.id")
 
 
 def _save_advances(schedules: Sequence[Schedule]) -> None:
     """The advances in one ``UPDATE … FROM unnest(…)``; the rows are locked by this transaction."""
     if not schedules:
         return
-    # Each parameter is named after the Schedule attribute whose values it carries.
-    params = {name: [getattr(s, name) for s in schedules] for name in _ADVANCE.order}
+    params = {name: [getattr(s, name) for s in schedules] for name in sql.ADVANCE.order}
     with connection.cursor() as cursor:
-        _ADVANCE.execute(cursor, params)
+        sql.ADVANCE.execute(cursor, params)

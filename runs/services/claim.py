@@ -16,7 +16,6 @@ which decides skip, wait or cancel with ``overlap_decide``.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import zlib
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from django.db.models.functions import Now
 from core.policies import Overlap, overlap_decide, overlap_run_limit
 from core.prepared import Prepared, instance_from_row
 
-from ..models import AgentCall, Run, RunState, SkipReason
+from .. import sql
+from ..models import AgentCall, Run, RunQuerySet, RunState, SkipReason
 
 log = logging.getLogger("tickwise.claim")
 
@@ -45,7 +45,7 @@ class Claim:
 
 
 def lease_for(run: Run) -> timedelta:
-    return timedelta(seconds=run.schedule.timeout_seconds + settings.TICKWISE["LEASE_MARGIN"])
+    return timedelta(seconds=run.timeout_seconds + settings.TICKWISE["LEASE_MARGIN"])
 
 
 def run_load(run_id: int) -> Run | None:
@@ -54,7 +54,7 @@ def run_load(run_id: int) -> Run | None:
     Written out rather than ``select_related``: building that query costs a
     worker about five times the read itself, on every run.
     """
-    statement, layout = _load_query()
+    statement, layout = sql.LOAD, sql.LOAD_LAYOUT
     try:
         row = _read(statement, run_id)
     except (InterfaceError, OperationalError):
@@ -86,18 +86,6 @@ def _read(statement: Prepared, run_id: int) -> tuple | None:
         return cursor.fetchone()
 
 
-@functools.cache
-def _load_query() -> tuple[Prepared, list]:
-    from schedules.models import Agent, Schedule
-
-    layout = [(model, model._meta.concrete_fields) for model in (Run, Schedule, Agent)]
-    select = ", ".join(f"{alias}.{field.column}" for alias, (_, fields) in zip("rsa", layout) for field in fields)
-    sql = (f"SELECT {select} FROM {Run._meta.db_table} r "
-           f"LEFT JOIN {Schedule._meta.db_table} s ON s.id = r.schedule_id "
-           f"JOIN {Agent._meta.db_table} a ON a.id = r.agent_id WHERE r.id = %(id)s")
-    return Prepared("tickwise_run_load", sql), layout
-
-
 def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | None = None) -> Claim | None:
     """Claim a run or apply its overlap decision; None when this attempt does not run.
 
@@ -122,17 +110,19 @@ def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | Non
         else:
             _fenced_pending(run).update(state=RunState.SKIPPED, skip_reason=SkipReason.OVERLAP,
                                         buffered=False, finished_at=now)
-        log.info("run %s: overlap policy %s decided %s", run.id, run.schedule.overlap_policy, decision.value)
+        log.info("run %s: overlap policy %s decided %s", run.id, run.overlap_policy, decision.value)
         return None
 
 
 def scope_column(run: Run) -> tuple[str, object]:
     """The run's concurrency scope as a column of the ledger and its value."""
-    scope = run.schedule.concurrency_scope
+    scope = run.concurrency_scope
     if scope == "agent":
         return "agent_id", run.agent_id
     if scope == "session":
         return "session_id", run.session_id
+    if run.schedule_id is None:
+        return "id", run.id  # a run without a schedule is its own scope
     return "schedule_id", run.schedule_id
 
 
@@ -148,40 +138,17 @@ def _scope_lock_key(run: Run) -> int:
 
 def _lock_scope(run: Run) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_scope_lock_key(run)])
-
-
-# Claim if the scope has room, and record the intent: one statement, run right
-# after the scope's lock in the same round trip and transaction.
-# ``statement_timestamp()`` rather than ``now()``: the latter is the start of
-# the transaction, before any wait for the lock.
-_CLAIM_IF_ROOM = """
-WITH claimed AS (
-    UPDATE runs_run
-       SET state = 'running', attempt = attempt + 1, fencing_token = fencing_token + 1,
-           lease_owner = %(owner)s, lease_expires_at = statement_timestamp() + %(lease)s::interval,
-           started_at = statement_timestamp(), buffered = false, input = %(input)s
-     WHERE id = %(id)s AND state = 'pending' AND fencing_token = %(token)s
-       AND (SELECT count(*) FROM runs_run
-             WHERE {scope} = %(scope)s AND state = 'running' AND id <> %(id)s) < %(limit)s
-    RETURNING id, attempt, fencing_token, idempotency_key
-)
-INSERT INTO runs_agentcall (run_id, attempt, fencing_token, idempotency_key, state, started_at, error_message)
-SELECT id, attempt, fencing_token, idempotency_key, 'intent', statement_timestamp(), '' FROM claimed
-RETURNING attempt, fencing_token
-"""
-_CLAIMS = {column: Prepared(f"tickwise_claim_by_{column}", _CLAIM_IF_ROOM.format(scope=column))
-           for column in ("schedule_id", "agent_id", "session_id")}
+        cursor.execute(sql.SCOPE_LOCK, [_scope_lock_key(run)])
 
 
 def _claim_if_room(run: Run, *, owner: str, now: datetime, intent: str) -> Claim | None:
     """The common case in one round trip; None sends the caller down the general path."""
     column, value = scope_column(run)
-    limit = overlap_run_limit(run.schedule.overlap_policy, max_concurrent=run.schedule.max_concurrent)
+    limit = overlap_run_limit(run.overlap_policy, max_concurrent=run.max_concurrent)
     params = {"owner": owner, "lease": lease_for(run), "input": intent, "id": run.id,
               "token": run.fencing_token, "scope": value, "limit": limit}
     with connection.cursor() as cursor:
-        _CLAIMS[column].execute(cursor, params, before="SELECT pg_advisory_xact_lock(%s);\n",
+        sql.CLAIM_IF_ROOM[column].execute(cursor, params, before=sql.SCOPE_LOCK,
                                 before_params=(_scope_lock_key(run),))
         row = cursor.fetchone()
     if row is None:
@@ -195,8 +162,8 @@ def _overlap(run: Run) -> Overlap:
     scope = Run.objects.filter(scope_filter(run)).exclude(id=run.id)
     active = scope.filter(state=RunState.RUNNING).count()
     buffered = scope.filter(state=RunState.PENDING, buffered=True).count() if active else 0
-    return overlap_decide(run.schedule.overlap_policy, active=active, buffered=buffered,
-                          max_concurrent=run.schedule.max_concurrent, retry=run.attempt > 0)
+    return overlap_decide(run.overlap_policy, active=active, buffered=buffered,
+                          max_concurrent=run.max_concurrent, retry=run.attempt > 0)
 
 
 def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime, intent: str | None) -> Claim | None:
@@ -226,5 +193,5 @@ def open_call(run: Run) -> AgentCall:
                                     idempotency_key=run.idempotency_key)
 
 
-def _fenced_pending(run: Run):
-    return Run.objects.filter(id=run.id, state=RunState.PENDING, fencing_token=run.fencing_token)
+def _fenced_pending(run: Run) -> RunQuerySet:
+    return Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING)

@@ -8,9 +8,7 @@ prepared ``INSERT … ON CONFLICT DO NOTHING``, and a tick whose row already exi
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import logging
 import uuid
 from collections import Counter
@@ -18,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import DEFAULT_DB_ALIAS
 
-from core.prepared import Prepared
+from schedules.models import Agent, Schedule
 
+from .. import sql
 from ..models import TIMELINE_TRIGGERS, Run, RunState
 from ..publish import publish_runs_on_commit
 
@@ -35,6 +34,25 @@ def idempotency_key(*, schedule_id: int, version: int, tick_at: datetime, trigge
 
 
 @dataclass(frozen=True)
+class RunPolicy:
+    """How a run executes: copied onto the row, so the worker never needs a schedule."""
+
+    timeout_seconds: int = 300
+    max_attempts: int = 3
+    retry_backoff_seconds: int = 10
+    retry_backoff_max_seconds: int = 600
+    overlap_policy: str = "skip"
+    max_concurrent: int = 1
+    # ``schedule`` scope on a run without a schedule: the run is its own scope.
+    concurrency_scope: str = "schedule"
+    session_mode: str = "new"
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> RunPolicy:
+        return cls(**{name: getattr(schedule, name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class DispatchRequest:
     trigger: str
     tick_at: datetime
@@ -45,12 +63,47 @@ class DispatchRequest:
     period_end: datetime | None = None
 
 
-def run_dispatch(schedule, request: DispatchRequest, *, now: datetime, publish: bool = True) -> Run | None:
+@dataclass(frozen=True)
+class UnscheduledRequest:
+    """A run that belongs to no schedule: its trigger's identity makes it one row."""
+
+    trigger: str
+    identity: str  # unique per trigger: an event's, a waitpoint's, a request's id
+    input: str
+    policy: RunPolicy = RunPolicy()
+    session_id: str = ""  # empty: a new session
+
+
+def run_dispatch_unscheduled(agent: Agent, request: UnscheduledRequest, *, now: datetime,
+                             publish: bool = True) -> Run | None:
+    """Insert a run with no schedule, through the same statement and publish as every run.
+
+    None when a run with the same trigger and identity already exists.
+    """
+    policy = request.policy
+    key = hashlib.sha256(f"{request.trigger}|{request.identity}".encode()).hexdigest()[:40]
+    run = Run(agent_id=agent.pk, trigger=request.trigger, tick_at=now, idempotency_key=key,
+              max_attempts=policy.max_attempts, input=request.input, lateness_ms=0,
+              session_id=request.session_id or uuid.uuid4().hex, **_policy_fields(policy))
+    (inserted,) = _insert_new([run])
+    if inserted is None:
+        log.info("%s run %s already dispatched", request.trigger, request.identity)
+    elif publish:
+        publish_runs_on_commit([inserted.pk], timeouts={inserted.pk: policy.timeout_seconds})
+    return inserted
+
+
+def _policy_fields(policy: RunPolicy) -> dict[str, object]:
+    return {name: getattr(policy, name) for name in RunPolicy.__dataclass_fields__ if name != "max_attempts"}
+
+
+def run_dispatch(schedule: Schedule, request: DispatchRequest, *, now: datetime,
+                 publish: bool = True) -> Run | None:
     """Insert the run for one tick and publish it after commit; None if it already exists."""
     return runs_dispatch_many([(schedule, request)], now=now, publish=publish)[0]
 
 
-def runs_dispatch_many(items: Sequence[tuple[object, DispatchRequest]], *, now: datetime,
+def runs_dispatch_many(items: Sequence[tuple[Schedule, DispatchRequest]], *, now: datetime,
                        publish: bool = True) -> list[Run | None]:
     """Insert one run per ``(schedule, request)``; None in its place where the tick was already dispatched.
 
@@ -73,7 +126,7 @@ def runs_dispatch_many(items: Sequence[tuple[object, DispatchRequest]], *, now: 
     return inserted
 
 
-def _build_runs(items: Sequence[tuple[object, DispatchRequest]], *, now: datetime) -> list[Run]:
+def _build_runs(items: Sequence[tuple[Schedule, DispatchRequest]], *, now: datetime) -> list[Run]:
     started: Counter[int] = Counter()
     runs = []
     for schedule, request in items:
@@ -83,7 +136,7 @@ def _build_runs(items: Sequence[tuple[object, DispatchRequest]], *, now: datetim
     return runs
 
 
-def _build_run(schedule, request: DispatchRequest, *, now: datetime, started: int = 1) -> Run:
+def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, started: int = 1) -> Run:
     key = idempotency_key(schedule_id=schedule.pk, version=schedule.version,
                           tick_at=request.tick_at, trigger=request.trigger)
     terminal = request.state != RunState.PENDING
@@ -96,11 +149,11 @@ def _build_run(schedule, request: DispatchRequest, *, now: datetime, started: in
         period_start=request.period_start, period_end=request.period_end or request.tick_at,
         lateness_ms=int((now - request.tick_at).total_seconds() * 1000),
         finished_at=now if terminal else None,
-        session_id=_session_id(schedule),
+        session_id=_session_id(schedule), **_policy_fields(RunPolicy.of(schedule)),
     )
 
 
-def _session_id(schedule) -> str:
+def _session_id(schedule: Schedule) -> str:
     if schedule.session_mode == "persistent" and schedule.session_id:
         return schedule.session_id
     return uuid.uuid4().hex
@@ -108,7 +161,7 @@ def _session_id(schedule) -> str:
 
 def _insert_new(runs: list[Run]) -> list[Run | None]:
     """Insert ``runs``; each comes back saved, or None where a unique constraint already held its row."""
-    ids = _insert_statement().insert(runs) if runs else {}
+    ids = sql.run_insert().insert(runs) if runs else {}
     saved: list[Run | None] = []
     for run in runs:
         # pop: a second request for the same key in one batch is "already dispatched" too.
@@ -119,55 +172,7 @@ def _insert_new(runs: list[Run]) -> list[Run | None]:
     return saved
 
 
-class _RunInsert:
-    """``INSERT … SELECT … FROM unnest(one array per column) ON CONFLICT DO NOTHING RETURNING``.
-
-    One statement for a batch of any size, with the same text for every
-    size, so it is prepared once per connection: Django's insert compiler
-    and PostgreSQL's planner each cost more than the insert of a beat batch
-    (VALUES lists change shape with the row count and need chunking under
-    PostgreSQL's 65,535 parameters). Values are taken as ``save()`` takes
-    them (``pre_save``: ``auto_now_add`` included); JSON travels as text and
-    is cast in the select list.
-    """
-
-    def __init__(self, fields: list) -> None:
-        self.fields = fields
-        arrays = ", ".join(f"%({f.attname})s::{self._array_type(f)}[]" for f in fields)
-        columns = ", ".join(f.column for f in fields)
-        select = ", ".join(f"u.{f.column}::jsonb" if self._is_json(f) else f"u.{f.column}" for f in fields)
-        sql = (f"INSERT INTO {Run._meta.db_table} ({columns}) SELECT {select} "
-               f"FROM unnest({arrays}) AS u({columns}) ON CONFLICT DO NOTHING RETURNING id, idempotency_key")
-        self.statement = Prepared("tickwise_run_insert", sql)
-
-    @staticmethod
-    def _is_json(field) -> bool:
-        return field.get_internal_type() == "JSONField"
-
-    @classmethod
-    def _array_type(cls, field) -> str:
-        return "text" if cls._is_json(field) else field.db_type(connection)
-
-    def _column(self, field, runs: list[Run]) -> list:
-        values = [field.pre_save(run, True) for run in runs]
-        if self._is_json(field):
-            return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
-        return values
-
-    def insert(self, runs: list[Run]) -> dict[str, int]:
-        """{idempotency key: id} of the rows this statement inserted."""
-        params = {field.attname: self._column(field, runs) for field in self.fields}
-        with connection.cursor() as cursor:
-            self.statement.execute(cursor, params)
-            return {key: pk for pk, key in cursor.fetchall()}
-
-
-@functools.cache
-def _insert_statement() -> _RunInsert:
-    return _RunInsert([field for field in Run._meta.concrete_fields if not field.primary_key])
-
-
-def _renumber(items: Sequence[tuple[object, DispatchRequest]], inserted: list[Run | None]) -> None:
+def _renumber(items: Sequence[tuple[Schedule, DispatchRequest]], inserted: list[Run | None]) -> None:
     """A tick already dispatched takes no run number: close the gap it left behind it (rare)."""
     started: Counter[int] = Counter()
     for (schedule, _), run in zip(items, inserted):

@@ -13,6 +13,7 @@ from django.db.models import F
 
 from ..models import Run, RunState
 from ..publish import publish_runs_on_commit
+from .dispatch import RunPolicy
 
 REPLAYABLE = (RunState.DEAD, RunState.UNKNOWN, RunState.FAILED)
 
@@ -34,13 +35,18 @@ def run_replay(run_id: int, *, now: datetime) -> Run:
         if run.state not in REPLAYABLE:
             raise ReplayRefused(f"run {run_id} is {run.state}; only dead, unknown or failed runs are replayed")
         Run.objects.filter(id=run.id, state=run.state).update(
-            state=RunState.PENDING, max_attempts=F("attempt") + run.schedule.max_attempts,
+            state=RunState.PENDING, max_attempts=F("attempt") + _fresh_attempts(run),
             not_before=None, published_at=None, finished_at=None, buffered=False,
             error_message=f"replayed at {now.isoformat()} after {run.state}: {run.error_message}"[:2000],
         )
         publish_runs_on_commit([run.id])
     run.refresh_from_db()
     return run
+
+
+def _fresh_attempts(run: Run) -> int:
+    """A replay grants the schedule's attempts anew; a run without a schedule, its dispatch default."""
+    return run.schedule.max_attempts if run.schedule is not None else RunPolicy().max_attempts
 
 
 def schedule_replay_dead(schedule_id: int, *, now: datetime) -> list[Run]:

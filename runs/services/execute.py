@@ -33,7 +33,7 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     claim = run_claim(run, owner=owner, now=now, intent=run_input)
     if claim is None:
         return None
-    watch_cancel = claim.run.schedule.overlap_policy == "cancel_previous"
+    watch_cancel = claim.run.overlap_policy == "cancel_previous"
     adapter = adapter_for(claim.run.agent.adapter)
     with Heartbeat(claim.run.id, claim.token, lease_for(claim.run), watch_cancel=watch_cancel) as heartbeat:
         try:
@@ -62,12 +62,15 @@ def _may_have_acted(error: AdapterError) -> bool:
 
 
 def _timed_out(claim: Claim, *, now: datetime) -> str | None:
-    timeout = claim.run.schedule.timeout_seconds
+    timeout = claim.run.timeout_seconds
     return outcome.record_failure(claim, message=f"no answer within {timeout}s", category=ErrorCategory.TIMEOUT,
                                   transient=False, now=now)
 
 
 def render_input(run: Run) -> str:
+    """The schedule's template for this tick; a run without a schedule carries its input."""
+    if run.schedule is None:
+        return run.input
     tick = run.tick_at
     values = {
         "date": tick.date().isoformat(), "day_of_week": tick.strftime("%A"),
@@ -84,14 +87,14 @@ def _request(run: Run, run_input: str, heartbeat: Heartbeat) -> AgentRequest:
         run_id=run.id, agent=run.agent.name, config=run.agent.config, input=run_input,
         session_id=run.session_id, tick_at=run.tick_at, trigger=run.trigger,
         idempotency_key=run.idempotency_key, attempt=run.attempt,
-        timeout_seconds=run.schedule.timeout_seconds,
+        timeout_seconds=run.timeout_seconds,
         extra={"history": session_history(run)}, cancel=heartbeat.cancelled,
     )
 
 
 def session_history(run: Run) -> list[dict[str, str]]:
     """Earlier exchanges of a persistent session, oldest first (for chat adapters)."""
-    if run.schedule.session_mode != "persistent":
+    if run.session_mode != "persistent":
         return []
     earlier = (Run.objects.filter(session_id=run.session_id, state=RunState.SUCCEEDED, id__lt=run.id)
                .order_by("-id").values_list("input", "output")[:HISTORY_LIMIT])

@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 
-from ..models import Run, RunState
+from ..models import Run
 
 log = logging.getLogger("tickwise.heartbeat")
 
@@ -48,7 +48,7 @@ class Heartbeat:
         _watcher().discard(self)
 
     def _mine(self):
-        return Run.objects.filter(id=self.run_id, state=RunState.RUNNING, fencing_token=self.token)
+        return Run.objects.fenced(self.run_id, self.token)
 
     def renew(self) -> None:
         if not self._mine().update(lease_expires_at=Now() + self.lease):

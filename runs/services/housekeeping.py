@@ -81,8 +81,7 @@ def _reap(run: Run, *, now: datetime) -> str | None:
     else:
         fields = {"state": RunState.PENDING, "published_at": None, "not_before": now,
                   "fencing_token": F("fencing_token") + 1}
-    fenced = Run.objects.filter(id=run.id, state=RunState.RUNNING, fencing_token=run.fencing_token)
-    return fields["state"] if fenced.update(**fields, **common) else None
+    return fields["state"] if Run.objects.fenced(run.id, run.fencing_token).update(**fields, **common) else None
 
 
 def runs_purge_finished(*, now: datetime, keep_days: int) -> int:

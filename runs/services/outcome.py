@@ -11,11 +11,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
-from core.prepared import Prepared
 from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
-from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
+from .. import sql
+from ..models import AgentCall, CallState, ErrorCategory, Run, RunQuerySet, RunState
 from .claim import Claim, open_call
 
 log = logging.getLogger("tickwise.outcome")
@@ -24,8 +24,8 @@ log = logging.getLogger("tickwise.outcome")
 RETRY_AFTER_CAP = 3600  # seconds
 
 
-def fenced(claim: Claim):
-    return Run.objects.filter(id=claim.run.id, state=RunState.RUNNING, fencing_token=claim.token)
+def fenced(claim: Claim) -> RunQuerySet:
+    return Run.objects.fenced(claim.run.id, claim.token)
 
 
 def record_intent(claim: Claim, run_input: str) -> bool:
@@ -37,33 +37,12 @@ def record_intent(claim: Claim, run_input: str) -> bool:
         return True
 
 
-# The run's outcome, its intent row and the end of the schedule's failure
-# streak in one statement (so one round trip and one transaction), fenced by
-# the attempt's token. The streak is written only when it is above zero.
-_SUCCESS = Prepared("tickwise_run_succeeded", """
-WITH done AS (
-    UPDATE runs_run
-       SET state = %(state)s, output = %(output)s::jsonb, finished_at = statement_timestamp(),
-           lease_expires_at = NULL, error_category = '', error_message = ''
-     WHERE id = %(id)s AND state = 'running' AND fencing_token = %(token)s
-    RETURNING id, schedule_id, attempt
-), call AS (
-    UPDATE runs_agentcall SET state = 'succeeded', finished_at = statement_timestamp(), error_message = ''
-      FROM done WHERE runs_agentcall.run_id = done.id AND runs_agentcall.attempt = done.attempt
-), streak AS (
-    UPDATE schedules_schedule SET consecutive_failures = 0
-      FROM done WHERE schedules_schedule.id = done.schedule_id AND consecutive_failures > 0
-)
-SELECT count(*) FROM done
-""")
-
-
 def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
     params = {"state": state, "output": None if output is None else json.dumps(storable(output)),
               "id": claim.run.id, "token": claim.token}
     with connection.cursor() as cursor:
-        _SUCCESS.execute(cursor, params)
+        sql.SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
     if not recorded:
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
@@ -123,7 +102,7 @@ def settle_failure(run: Run, *, now: datetime) -> None:
 
 def _after_completion(run: Run) -> None:
     schedule = run.schedule
-    if schedule is None or schedule.kind != "interval" or schedule.interval_mode != "after_completion":
+    if schedule is None or not schedule.awaits_completion:
         return
     finished_at = Run.objects.filter(id=run.id).values_list("finished_at", flat=True).first()
     if finished_at is not None:
@@ -152,8 +131,7 @@ def storable(value: Any) -> Any:
 
 def backoff(run: Run) -> timedelta:
     """Exponential backoff with jitter in [ceiling/2, ceiling], capped."""
-    schedule = run.schedule
-    ceiling = min(schedule.retry_backoff_max_seconds, schedule.retry_backoff_seconds * 2 ** max(0, run.attempt - 1))
+    ceiling = min(run.retry_backoff_max_seconds, run.retry_backoff_seconds * 2 ** max(0, run.attempt - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 

@@ -112,10 +112,9 @@ def test_a_busy_scope_still_goes_through_the_overlap_policy(schedule):
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_each_lease_and_stops_with_its_attempt():
     agent = Agent.objects.create(name="beating", adapter="echo")
-    schedule = Schedule.objects.create(agent=agent, name="hourly", cron="0 * * * *", timeout_seconds=1)
+    schedule = Schedule.objects.create(agent=agent, name="hourly", cron="0 * * * *", timeout_seconds=1,
+                                       overlap_policy="allow", max_concurrent=2)
     runs = [dispatch(schedule, minutes=60 * i) for i in range(2)]
-    schedule.overlap_policy, schedule.max_concurrent = "allow", 2
-    schedule.save()
     claims = [run_claim(run.id, owner="test", now=timezone.now(), intent="x") for run in runs]
     lease = timedelta(seconds=1.2)  # renewed every 0.4 s
     with Heartbeat(claims[0].run.id, claims[0].token, lease), Heartbeat(claims[1].run.id, claims[1].token, lease):

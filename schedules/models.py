@@ -104,6 +104,11 @@ DEFINITION_FIELDS = (
 JITTER_SAMPLE_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+# An interval schedule that plans each tick from the previous run's finish: its
+# next tick is unknown while a run is in flight (``next_fire_at`` is NULL then).
+AWAITS_COMPLETION = Q(kind=ScheduleKind.INTERVAL, interval_mode=IntervalMode.AFTER_COMPLETION)
+
+
 class ScheduleQuerySet(models.QuerySet):
     def live(self) -> ScheduleQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -186,6 +191,11 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name}/{self.name}" if self.agent_id else self.name
+
+    @property
+    def awaits_completion(self) -> bool:
+        """Whether each tick waits for the previous run to finish (see ``AWAITS_COMPLETION``)."""
+        return self.kind == ScheduleKind.INTERVAL and self.interval_mode == IntervalMode.AFTER_COMPLETION
 
     @property
     def interval(self) -> timedelta | None:

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from core import timing
 
-from .models import DEFINITION_FIELDS, Schedule
+from .models import AWAITS_COMPLETION, DEFINITION_FIELDS, Schedule
 from .notify import beat_wake_on_commit
 
 
@@ -105,8 +105,8 @@ def schedule_after_run(schedule_id: int, *, finished_at: datetime) -> None:
     """
     with transaction.atomic():
         waiting = (Schedule.objects.select_for_update()
-                   .filter(id=schedule_id, kind="interval", interval_mode="after_completion",
-                           next_fire_at__isnull=True, deleted_at__isnull=True).first())
+                   .filter(AWAITS_COMPLETION, id=schedule_id, next_fire_at__isnull=True,
+                           deleted_at__isnull=True).first())
         if waiting is None:
             return
         tick = timing.next_tick(waiting.plan(), after=finished_at, runs_so_far=waiting.run_count,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 from celery import current_app
 from celery.utils import uuid
@@ -18,6 +19,7 @@ from django.db import connection, transaction
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
+from core import internals
 from core.faults import fault_point
 
 from . import sql
@@ -95,14 +97,15 @@ class _Batch:
 
     def waiting(self) -> bool:
         # A rolled-back savepoint drops its callbacks, and the batch with them.
-        return any(callback == self.publish for _, callback, _ in transaction.get_connection().run_on_commit)
+        waiting = internals.on_commit_callbacks(transaction.get_connection())
+        return any(callback == self.publish for _, callback, _ in waiting)
 
 
 _batches = threading.local()
 
 
 def _open_batch() -> _Batch:
-    depth = tuple(transaction.get_connection().savepoint_ids)
+    depth = internals.savepoint_depth(transaction.get_connection())
     batch = getattr(_batches, "current", None)
     if batch is None or batch.depth != depth or not batch.waiting():
         batch = _batches.current = _Batch(depth)
@@ -121,28 +124,20 @@ def _send(run_ids: Sequence[int], timeouts: Mapping[int, int]) -> None:
             send(run_id, timeouts.get(run_id) or settings.CELERY_TASK_SOFT_TIME_LIMIT)
 
 
-def _execute_sender(producer):
+def _execute_sender(producer: Any) -> Callable[[int, int], None]:
     """``app.send_task(EXECUTE_TASK, …)`` for a batch, with the per-batch work done once.
 
     ``send_task`` looks up the task's options, routes it and reads half a
     dozen settings for every message, which costs more than building and
     sending the message. Here Celery's own router runs once per batch, then
     each message is built and sent by Celery's own ``amqp`` functions (so
-    publish signals and the protocol are Celery's). The task ignores its
-    result, so there is no result backend to notify. The task object is not
-    needed: its name routes it, and its options are the ones set here.
+    publish signals and the protocol are Celery's; ``core.internals``). The
+    task ignores its result, so there is no result backend to notify.
     """
-    app = current_app
-    amqp = app.amqp
-    route = amqp.router.route({}, EXECUTE_TASK, None, None)
-    sent_event, reply_to = app.conf.task_send_sent_event, app.thread_oid
+    sender = internals.task_message_sender(current_app, EXECUTE_TASK)
 
     def send(run_id: int, timeout: int) -> None:
-        message = amqp.create_task_message(
-            uuid(), EXECUTE_TASK, [run_id], {}, reply_to=reply_to,
-            time_limit=timeout + HARD_LIMIT_GRACE, soft_time_limit=timeout,
-            create_sent_event=sent_event, ignore_result=True)
-        amqp.send_task_message(producer, EXECUTE_TASK, message, **route)
+        sender(producer, uuid(), [run_id], time_limit=timeout + HARD_LIMIT_GRACE, soft_time_limit=timeout)
     return send
 
 

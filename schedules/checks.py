@@ -24,3 +24,13 @@ def check_celery_delivery(app_configs, **kwargs):
     if settings.CELERY_WORKER_PREFETCH_MULTIPLIER != 1:
         errors.append(Error("CELERY_WORKER_PREFETCH_MULTIPLIER must be 1.", id="tickwise.E002"))
     return errors
+
+
+@register()
+def check_library_internals(app_configs, **kwargs):
+    """The private internals Tickwise uses are all still there (see ``core.internals``)."""
+    from core.internals import VERIFIED, missing_internals
+
+    checked = ", ".join(f"{name} {versions}" for name, versions in VERIFIED.items())
+    return [Error(f"{name} is gone or changed", hint=f"Tickwise was verified with {checked}; see core/internals.py.",
+                  id="tickwise.E003") for name in missing_internals()]

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
+from core import internals
 from schedules import sql
 from schedules.notify import WakeListener
 
@@ -50,8 +51,7 @@ def _close_if_broken_or_old() -> None:
     """
     if connection.connection is None:
         return
-    expired = connection.close_at is not None and time.monotonic() >= connection.close_at
-    if connection.errors_occurred or expired or not connection.get_autocommit():
+    if internals.connection_expired(connection, monotonic_now=time.monotonic()) or not connection.get_autocommit():
         close_old_connections()
 
 
@@ -147,6 +147,7 @@ class TickwiseScheduler(DatabaseScheduler):
         (and commits first, for MySQL's repeatable read); the probe already
         read the stamp, so a pulse edit still applies on the next loop.
         """
+        # ``_last_timestamp``, ``_dirty``, ``_schedule``: the parent's state (core.internals).
         last, stamp = self._last_timestamp, self._pulses_changed_at
         self._last_timestamp = stamp
         return bool(stamp and last and stamp > last)

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
 
+from core import internals
 from schedules.models import Agent, Schedule
 
 from .. import sql
@@ -167,7 +168,7 @@ def _insert_new(runs: list[Run]) -> list[Run | None]:
         # pop: a second request for the same key in one batch is "already dispatched" too.
         pk = ids.pop(run.idempotency_key, None)
         if pk is not None:
-            run.pk, run._state.adding, run._state.db = pk, False, DEFAULT_DB_ALIAS
+            internals.mark_saved(run, pk, DEFAULT_DB_ALIAS)
         saved.append(run if pk is not None else None)
     return saved
 

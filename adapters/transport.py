@@ -1,52 +1,69 @@
 """Shared HTTP plumbing for the adapters that POST JSON (``http``, ``openai``, ``message``).
 
 One request path and one error mapping, so every adapter answers the same way
-to the same failure:
+to the same failure. Requests go through this process's pooled ``httpx``
+client (``client.py``): explicit timeouts, no redirects.
 
-==========================================  =========  ================  ==============
-failure                                     retry?     category          agent reached?
-==========================================  =========  ================  ==============
-connection refused, DNS, request not sent   transient  ``agent_error``   no
-no connection within the timeout            transient  ``timeout``       no
-503                                         transient  ``agent_error``   no
-429                                         transient  ``capacity``      no
-other 5xx                                   transient  ``agent_error``   maybe
-connection dropped after the request        transient  ``agent_error``   maybe
-no answer within the timeout                transient  ``timeout``       maybe
-401, 403                                    permanent  ``unauthorized``  no
-other 4xx, 3xx, TLS certificate             permanent  ``agent_error``   no
-==========================================  =========  ================  ==============
+=================================================  =========  ================  ==============
+failure (httpx error or status)                    retry?     category          agent reached?
+=================================================  =========  ================  ==============
+``ConnectError``: refused, DNS, TLS handshake      transient  ``agent_error``   no
+``ConnectTimeout``, ``PoolTimeout``                transient  ``timeout``       no
+``WriteTimeout``, ``WriteError``                   transient  ``timeout`` /     no
+                                                              ``agent_error``
+``ReadTimeout``: no answer within the timeout      transient  ``timeout``       maybe
+``RemoteProtocolError``, ``ReadError``: the        transient  ``agent_error``   maybe
+connection dropped after the request was sent
+body not finished within the timeout               transient  ``timeout``       maybe
+503, 408                                           transient  ``agent_error``   no
+429                                                transient  ``capacity``      no
+500, 502, 504, other 5xx                           transient  ``agent_error``   maybe
+401, 403                                           permanent  ``unauthorized``  no
+3xx (not followed; the error names where to)       permanent  ``agent_error``   no
+other 4xx, TLS certificate rejected                permanent  ``agent_error``   no
+undecodable body (``DecodingError``), too large    permanent  ``agent_error``   (n/a)
+bad header value, ``LocalProtocolError``           permanent  ``config``        no
+=================================================  =========  ================  ==============
 
-A 429 or 5xx carrying ``Retry-After`` makes the retry wait at least that long.
-"Maybe" means the request was sent whole: an agent that does not dedupe by
-idempotency key may have acted, so such a run is not retried blindly.
-urllib raises ``URLError`` only while connecting and sending; anything after
-the request is out (``getresponse``, the body) comes as a bare ``OSError`` or
-``HTTPException``, which is how the two are told apart.
+A 429 or 5xx carrying ``Retry-After`` (seconds or an HTTP date) makes the
+retry wait at least that long. "Maybe" means the request was sent whole: an
+agent that does not dedupe by idempotency key may have acted, so such a run
+is not retried blindly. A request cut off while it was being written is "no":
+its body is framed by ``Content-Length``, and a correct server acts only on a
+complete request. A 408 says the same in words (the server did not receive a
+complete request); on a kept-alive connection it is what a server sends as it
+closes an idle connection that a run was just written to.
 
-Standard library only. Secrets come from environment variables named in the
-config, and neither they nor the URL's path and query (a webhook URL is often a
-secret itself) appear in error messages.
+"Sent whole" is read from httpx's ``trace`` extension, not from the error's
+type alone: httpcore swallows a failed write and goes on to read, in case the
+server answered early, so a request cut off half-way surfaces as
+``RemoteProtocolError`` or ``ReadError``, the same errors as an answer lost
+after a complete request.
+
+Secrets come from environment variables named in the config, and neither they
+nor the URL's path and query (a webhook URL is often a secret itself) appear
+in error messages.
 """
 from __future__ import annotations
 
 import email.utils
-import http.client
 import json
 import math
 import os
 import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from .base import AdapterError, AgentRequest, config_error
+from .client import CONNECT_SECONDS, POOL_SECONDS, http_client, request_timeout
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 65536
 USER_AGENT = "tickwise/0.1"
 _RESERVED_HEADERS = {"authorization", "idempotency-key", "content-type", "content-length"}
 
@@ -69,48 +86,64 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirected POST as a GET without the body: the
-    agent never receives the run, yet the call looks successful."""
+class Progress:
+    """httpx ``trace`` callback: whether the whole request was handed to the socket."""
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    def __init__(self) -> None:
+        self.sent = False
 
-
-_opener = urllib.request.build_opener(_NoRedirect)
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            self.sent = True
 
 
 def post_json(url: str, payload: Any, *, headers: dict[str, str], timeout: float) -> Reply:
     """POST ``payload`` as JSON; a 2xx reply is returned, anything else raises AdapterError."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST", headers={
-        "User-Agent": USER_AGENT, "Accept": "application/json", **headers,
-        "Content-Type": "application/json",
-    })
     host = _host(url)
+    wire = _wire_headers(headers, host=host)
+    progress = Progress()
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            return Reply(response.status, _read(response, deadline=time.monotonic() + timeout, host=host))
-    except urllib.error.HTTPError as error:
-        raise status_error(error.code, _error_body(error), host=host,
-                           retry_after=retry_after_seconds(error.headers.get("Retry-After"))) from None
-    except urllib.error.URLError as error:
-        raise _connection_error(error.reason, host=host, timeout=timeout, reached=False) from None
-    except (OSError, http.client.HTTPException) as error:
-        raise _connection_error(error, host=host, timeout=timeout, reached=True) from None
-    except ValueError as error:
-        # A header value http.client refuses (a newline or non-Latin-1 text,
-        # usually in a token from the environment). Its message may quote the
-        # value, so only the type is reported.
-        raise config_error(f"request to {host} could not be sent ({type(error).__name__}): "
-                           "check config['headers'] and the token variable") from None
+        with http_client().stream("POST", url, content=json.dumps(payload).encode(), headers=wire,
+                                  timeout=request_timeout(timeout), extensions={"trace": progress}) as response:
+            return _reply(response, host=host, deadline=time.monotonic() + timeout)
+    except httpx.RequestError as error:
+        raise transport_error(error, host=host, timeout=timeout, sent=progress.sent) from None
+    except httpx.InvalidURL:
+        raise config_error(f"the URL for {host} is not a valid URL") from None
 
 
-def _read(response: http.client.HTTPResponse, *, deadline: float, host: str) -> str:
-    # The socket timeout bounds each read, not the whole body: a server that
+def _wire_headers(headers: dict[str, str], *, host: str) -> dict[bytes, bytes]:
+    wire = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers, "Content-Type": "application/json"}
+    try:
+        return {name.encode("ascii"): _header_bytes(value) for name, value in wire.items()}
+    except ValueError:
+        # Usually a token from the environment with a newline or non-Latin-1
+        # text. Checked before connecting, and the value is never quoted.
+        raise config_error(f"request to {host} could not be sent (a header value is not single-line "
+                           "Latin-1 text): check config['headers'] and the token variable") from None
+
+
+def _header_bytes(value: str) -> bytes:
+    encoded = value.encode("latin-1")
+    if any(byte < 0x20 and byte != 0x09 or byte == 0x7F for byte in encoded):
+        raise ValueError("control character in a header value")
+    return encoded
+
+
+def _reply(response: httpx.Response, *, host: str, deadline: float) -> Reply:
+    if response.is_success:
+        return Reply(response.status_code, _read(response, deadline=deadline, host=host))
+    raise status_error(response.status_code, _error_body(response, deadline=deadline), host=host,
+                       retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                       redirect=_redirect_target(response))
+
+
+def _read(response: httpx.Response, *, deadline: float, host: str) -> str:
+    # The read timeout bounds each read, not the whole body: a server that
     # trickles bytes would otherwise hold the worker far past the timeout.
     chunks: list[bytes] = []
     size = 0
-    while chunk := response.read1(65536):
+    for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise AdapterError(f"response from {host} is larger than {MAX_RESPONSE_BYTES} bytes", transient=False)
@@ -121,30 +154,116 @@ def _read(response: http.client.HTTPResponse, *, deadline: float, host: str) -> 
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-def _error_body(error: urllib.error.HTTPError) -> str:
+def _error_body(response: httpx.Response, *, deadline: float) -> str:
+    """The start of an error reply, for its message; whatever arrived if reading it fails."""
+    chunks: list[bytes] = []
     try:
-        return error.read(65536).decode("utf-8", errors="replace")
-    except (OSError, http.client.HTTPException):
-        return ""
-    finally:
-        error.close()
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if sum(map(len, chunks)) >= MAX_ERROR_BODY_BYTES or time.monotonic() > deadline:
+                break
+    except httpx.RequestError:
+        pass
+    return b"".join(chunks)[:MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
 
 
-def status_error(status: int, body: str, *, host: str, retry_after: float | None = None) -> AdapterError:
+def _redirect_target(response: httpx.Response) -> str | None:
+    """Where a 3xx points: the origin, and how the path changed (a webhook path is often a secret)."""
+    location = response.headers.get("Location")
+    if not response.is_redirect or not location:
+        return None
+    try:
+        target = response.request.url.join(location)
+    except httpx.InvalidURL:
+        return "an unreadable Location"
+    return f"{target.scheme}://{target.netloc.decode('ascii')} ({_path_change(response.request.url.path, target.path)})"
+
+
+def _path_change(before: str, after: str) -> str:
+    if after == before:
+        return "same path"
+    if after.rstrip("/") == before.rstrip("/"):
+        return "same path, trailing slash " + ("added" if after.endswith("/") else "removed")
+    return "another path"
+
+
+def status_error(status: int, body: str, *, host: str, retry_after: float | None = None,
+                 redirect: str | None = None) -> AdapterError:
     """Map a non-2xx status to an AdapterError that says whether a retry can help."""
     message = f"HTTP {status} from {host}" + (f": {detail}" if (detail := error_detail(body)) else "")
     if status == 429:
         return AdapterError(message, transient=True, category="capacity", retry_after=retry_after, reached=False)
-    if status >= 500:
-        # 503 is the agent saying it did not take the request; any other 5xx
-        # may come after it acted (or from a gateway that passed it on).
-        return AdapterError(message, transient=True, retry_after=retry_after, reached=status != 503)
+    if status >= 500 or status == 408:
+        # 503 is the agent saying it did not take the request, 408 that it did
+        # not receive all of it; any other 5xx may come after it acted (or from
+        # a gateway that passed it on).
+        return AdapterError(message, transient=True, retry_after=retry_after, reached=status not in (503, 408))
     if status in (401, 403):
         return AdapterError(message, transient=False, category="unauthorized", reached=False)
     if 300 <= status < 400:
-        return AdapterError(f"{message} (redirects are not followed; configure the final URL)", transient=False,
-                            reached=False)
+        where = f"; it points to {redirect}" if redirect else ""
+        return AdapterError(f"{message} (redirects are not followed{where}; configure the final URL)",
+                            transient=False, reached=False)
     return AdapterError(message, transient=False, reached=False)
+
+
+def transport_error(error: httpx.RequestError, *, host: str, timeout: float, sent: bool) -> AdapterError:
+    """Map httpx's typed errors. ``sent``: the whole request reached the socket (see ``Progress``)."""
+    if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError)):
+        return _connect_error(error, host=host, timeout=timeout)
+    if isinstance(error, (httpx.WriteTimeout, httpx.WriteError)):
+        # Cut off mid-request: a server that frames the body by Content-Length
+        # never holds a request it could act on.
+        category = "timeout" if isinstance(error, httpx.WriteTimeout) else "agent_error"
+        return AdapterError(f"could not send the request to {host} within {timeout:g}s: {_reason(error)}",
+                            transient=True, category=category, reached=False)
+    if isinstance(error, httpx.LocalProtocolError):
+        # h11 refused our own request (a header); its message quotes the value.
+        return config_error(f"request to {host} could not be sent (LocalProtocolError): "
+                            "check config['headers'] and the token variable")
+    if isinstance(error, httpx.DecodingError):
+        return AdapterError(f"response from {host} could not be decoded: {_reason(error)}", transient=False,
+                            reached=True)
+    return _lost_error(error, host=host, timeout=timeout, sent=sent)
+
+
+def _connect_error(error: httpx.RequestError, *, host: str, timeout: float) -> AdapterError:
+    """No request left: nothing was written to any connection."""
+    if isinstance(error, httpx.ConnectTimeout):
+        return AdapterError(f"could not connect to {host} within {min(timeout, CONNECT_SECONDS):g}s",
+                            transient=True, category="timeout", reached=False)
+    if isinstance(error, httpx.PoolTimeout):
+        return AdapterError(f"no free connection to {host} within {min(timeout, POOL_SECONDS):g}s",
+                            transient=True, category="timeout", reached=False)
+    if _caused_by(error, ssl.SSLCertVerificationError):
+        return AdapterError(f"TLS certificate of {host} rejected: {_reason(error)}", transient=False, reached=False)
+    return AdapterError(f"could not reach {host}: {_reason(error)}", transient=True, reached=False)
+
+
+def _lost_error(error: httpx.RequestError, *, host: str, timeout: float, sent: bool) -> AdapterError:
+    """A read-side failure: the agent may have acted only if the request had gone out whole."""
+    if isinstance(error, httpx.TimeoutException):
+        what = "no response from" if sent else "could not send the request to"
+        return AdapterError(f"{what} {host} within {timeout:g}s", transient=True, category="timeout", reached=sent)
+    if sent:
+        return AdapterError(f"connection to {host} lost after the request was sent: {_reason(error)}",
+                            transient=True, reached=True)
+    return AdapterError(f"connection to {host} lost before the request was sent whole: {_reason(error)}",
+                        transient=True, reached=False)
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    # httpx raises its own type "from" httpcore's, which is raised "from" the OSError.
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) or type(error).__name__
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -177,19 +296,6 @@ def error_detail(body: str, limit: int = 300) -> str:
         if found:
             return str(found)[:limit]
     return body.strip()[:limit]
-
-
-def _connection_error(reason: object, *, host: str, timeout: float, reached: bool) -> AdapterError:
-    """``reached``: whether the whole request had been sent when ``reason`` happened."""
-    if isinstance(reason, TimeoutError):
-        what = "no response from" if reached else "could not send the request to"
-        return AdapterError(f"{what} {host} within {timeout:g}s", transient=True, category="timeout",
-                            reached=reached)
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return AdapterError(f"TLS certificate of {host} rejected: {reason}", transient=False, reached=False)
-    what = "connection to" if reached else "could not reach"
-    suffix = " lost after the request was sent" if reached else ""
-    return AdapterError(f"{what} {host}{suffix}: {reason}", transient=True, reached=reached)
 
 
 def _host(url: str) -> str:

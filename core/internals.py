@@ -23,13 +23,13 @@ VERIFIED = {"django": "5.2", "celery": "5.5-5.7", "kombu": "5.5-5.7", "django-ce
 
 # --- Django ------------------------------------------------------------------------
 
-def on_commit_callbacks(connection: BaseDatabaseWrapper) -> list[tuple[Any, Callable[[], None], bool]]:
+def on_commit_callbacks(connection: BaseDatabaseWrapper) -> list[tuple[Any, ...]]:
     """``connection.run_on_commit``: the callbacks waiting for the current transaction.
 
     ``runs.publish`` batches the runs of one transaction into one publish; a
     rolled-back savepoint drops its callbacks, and this is how it notices.
     """
-    return connection.run_on_commit  # type: ignore[no-any-return]
+    return list(connection.run_on_commit)
 
 
 def savepoint_depth(connection: BaseDatabaseWrapper) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 from .env import check_redis_url, env_bool, env_int, env_list, env_str, parse_database_url
 
@@ -136,7 +137,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Tickwise ---------------------------------------------------------------
-TICKWISE = {
+TICKWISE: dict[str, Any] = {
     # Upper bound of one beat sleep; a Redis notice wakes it sooner.
     "BEAT_MAX_SLEEP": env_int("TICKWISE_BEAT_MAX_SLEEP", 5, minimum=1),
     # Schedules claimed per beat transaction.

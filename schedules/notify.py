@@ -15,6 +15,7 @@ import logging
 import redis
 from django.conf import settings
 from django.db import transaction
+from redis.client import PubSub
 
 log = logging.getLogger("tickwise.notify")
 
@@ -45,20 +46,21 @@ class WakeListener:
     """A beat's subscription: ``wait(seconds)`` returns early when a notice arrives."""
 
     def __init__(self) -> None:
-        self._pubsub = None
+        self._pubsub: PubSub | None = None
 
     def wait(self, seconds: float) -> bool:
         try:
-            if self._pubsub is None:
-                self._pubsub = _client().pubsub(ignore_subscribe_messages=True)
-                self._pubsub.subscribe(wake_channel())
-            message = self._pubsub.get_message(timeout=seconds)
-            self._drain()
+            pubsub = self._subscription()
+            message = pubsub.get_message(timeout=seconds)
+            while pubsub.get_message(timeout=0) is not None:
+                pass  # drain: one wake-up stands for any number of notices
             return message is not None
         except redis.RedisError:
             self._pubsub = None  # reconnect next time; the database stays the clock
             return False
 
-    def _drain(self) -> None:
-        while self._pubsub.get_message(timeout=0) is not None:
-            pass
+    def _subscription(self) -> PubSub:
+        if self._pubsub is None:
+            self._pubsub = _client().pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(wake_channel())
+        return self._pubsub

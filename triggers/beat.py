@@ -78,6 +78,7 @@ class PulseEntry(ModelEntry):
 
 class TickwiseScheduler(DatabaseScheduler):
     Entry = PulseEntry
+    _last_timestamp: datetime | None  # the parent's (core.internals.BEAT_SCHEDULER_STATE)
 
     def __init__(self, *args, **kwargs) -> None:
         self.wake = WakeListener()

@@ -57,7 +57,8 @@ def schedules_claim_due(*, now: datetime, batch: int) -> list[Schedule]:
 def next_due_at() -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(sql.NEXT_DUE)
-        return cursor.fetchone()[0]
+        (due,) = cursor.fetchone()
+        return due  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
 
 def _due(schedule: Schedule, *, now: datetime) -> _Due:
     plan = schedule.plan()
+    assert schedule.next_tick_at is not None  # claimed as due: the due index has next_fire_at, set with it
     start = schedule.next_tick_at - timedelta(microseconds=1)
     ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
                                              runs_so_far=schedule.run_count) if t.fire_at <= now]
@@ -117,6 +119,7 @@ def _request(decision: TickDecision) -> DispatchRequest:
 def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
     schedule.run_count += started
     last = due.ticks[-1].at if due.ticks else schedule.next_tick_at
+    assert last is not None
     # An after-completion interval that just started a run has no next tick
     # until that run ends (services.schedule_after_run).
     awaits = schedule.awaits_completion and started > 0

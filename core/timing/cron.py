@@ -6,6 +6,14 @@ day-of-month and day-of-week are restricted a day matches if *either* does;
 as in Vixie cron, a field is "unrestricted" when its text starts with ``*``
 (so ``*/2`` in day-of-month still ANDs with day-of-week).
 
+The common extensions are supported with one meaning each (``crondays``):
+``L``, ``L-n``, ``nW``, ``LW`` in day-of-month, ``nL`` and ``n#k`` in
+day-of-week, and ``?`` as ``*`` in either day field. As in Quartz, a day
+field using an extension needs the other day field unrestricted (``*`` or
+``?``): with the OR rule ``0 0 L * MON`` would fire on every Monday too, which
+is never what "the last day" means. Everything else non-standard is refused
+with a message naming it.
+
 Matching works on naive local wall times; mapping them to instants under the
 zone's DST rules is ``crontimes``' job.
 """
@@ -18,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from .crondays import DayRule, dom_rule, dow_rule
 from .errors import TimingError
 
 MAX_YEAR = 9997
@@ -36,8 +45,13 @@ MACROS = {
     "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# Every length a month can have; with every weekday for its 1st, these are all
+# the month shapes the years 2-9997 contain.
+_LENGTHS = ((), (31,), (28, 29), (31,), (30,), (31,), (30,), (31,), (31,), (30,), (31,), (30,), (31,))
 _ATOM = re.compile(r"[0-9]+|[A-Za-z]+")
+_TZ_PREFIX = re.compile(r"(?:CRON_)?TZ=(\S*)", re.IGNORECASE)
+_JENKINS_HASH = re.compile(r"H(?:\(.*\))?(?:/.*)?", re.IGNORECASE)
+_DOM, _DOW = 2, 4
 MINUTE = timedelta(minutes=1)
 
 
@@ -53,6 +67,8 @@ class Cron:
     dows: frozenset[int]  # 0 = Sunday
     dom_star: bool
     dow_star: bool
+    dom_rules: tuple[DayRule, ...] = ()
+    dow_rules: tuple[DayRule, ...] = ()
     _days: dict[tuple[int, int], tuple[int, ...]] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -66,21 +82,29 @@ class Cron:
                 and wall.month in self.months and wall.day in self.days_of(wall.year, wall.month))
 
     def days_of(self, year: int, month: int) -> tuple[int, ...]:
-        """The matching days of one month, cached by the month's shape."""
+        """The matching days of one month."""
         first, length = calendar.monthrange(year, month)
+        return self.days_of_shape((first + 1) % 7, length)  # calendar counts Monday as 0
+
+    def days_of_shape(self, first: int, length: int) -> tuple[int, ...]:
+        """The matching days of a month whose 1st is weekday ``first`` (0 = Sunday), cached."""
         key = (first, length)
         days = self._days.get(key)
         if days is None:
-            days = self._days[key] = self._match_days(first, length)
+            by_dom, by_dow = self.dom_days(first, length), self.dow_days(first, length)
+            both = self.dom_star or self.dow_star
+            days = self._days[key] = tuple(sorted(by_dom & by_dow if both else by_dom | by_dow))
         return days
 
-    def _match_days(self, first: int, length: int) -> tuple[int, ...]:
-        # calendar counts Monday as 0; cron counts Sunday as 0.
-        sunday_based = (first + 1) % 7
-        def hit(day: int) -> bool:
-            dom, dow = day in self.doms, (sunday_based + day - 1) % 7 in self.dows
-            return dom and dow if self.dom_star or self.dow_star else dom or dow
-        return tuple(day for day in range(1, length + 1) if hit(day))
+    def dom_days(self, first: int, length: int) -> set[int]:
+        """The days the day-of-month field alone picks in a month of this shape."""
+        days = {day for day in self.doms if day <= length}
+        return days.union(*(rule.days(first, length) for rule in self.dom_rules))
+
+    def dow_days(self, first: int, length: int) -> set[int]:
+        """The days the day-of-week field alone picks in a month of this shape."""
+        days = {day for day in range(1, length + 1) if (first + day - 1) % 7 in self.dows}
+        return days.union(*(rule.days(first, length) for rule in self.dow_rules))
 
     def next_at_or_after(self, wall: datetime) -> datetime | None:
         """The first matching wall time at or after ``wall`` (None past year 9997)."""
@@ -134,12 +158,19 @@ def _compile(expr: str) -> Cron:
     # Messages quote the expression on one line, whatever whitespace it came with.
     shown = " ".join(expr.split())
     fields = _split(shown)
-    minutes, hours, doms, months, dows = (_parse_field(text, i, shown) for i, text in enumerate(fields))
+    parsed = [_parse_field(text, i, shown) for i, text in enumerate(fields)]
+    (minutes, _), (hours, _), (doms, dom_rules), (months, _), (dows, dow_rules) = parsed
+    _check_day_fields(fields, bool(dom_rules), bool(dow_rules), shown)
     cron = Cron(expr, tuple(sorted(minutes)), tuple(sorted(hours)), frozenset(doms),
                 tuple(sorted(months)), frozenset(d % 7 for d in dows),
-                fields[2].startswith("*"), fields[4].startswith("*"))
+                _unrestricted(fields[_DOM]), _unrestricted(fields[_DOW]), dom_rules, dow_rules)
     _check_fires(cron, fields, shown)
     return cron
+
+
+def _unrestricted(text: str) -> bool:
+    # Vixie cron's test is the leading "*"; "?" is Quartz's spelling of "*".
+    return text.startswith("*") or text == "?"
 
 
 def _split(expr: str) -> list[str]:
@@ -151,6 +182,11 @@ def _split(expr: str) -> list[str]:
         if macro is None:
             raise TimingError(f"cron: unknown macro '{text}' (use one of {', '.join(MACROS)})")
         return macro.split()
+    prefix = _TZ_PREFIX.match(text)
+    if prefix:
+        zone = f" to '{prefix[1]}'" if prefix[1] else ""
+        raise TimingError(f"cron: a '{prefix[0].partition('=')[0]}=' prefix is not supported; "
+                          f"set the schedule's timezone{zone} instead ('{expr}')")
     fields = text.split()
     if len(fields) != 5:
         extra = "; seconds and year fields are not supported" if len(fields) > 5 else ""
@@ -159,27 +195,66 @@ def _split(expr: str) -> list[str]:
     return fields
 
 
-def _parse_field(text: str, index: int, expr: str) -> set[int]:
+def _parse_field(text: str, index: int, expr: str) -> tuple[set[int], tuple[DayRule, ...]]:
+    """The field's plain values, and its day rules (only the two day fields have any)."""
     name = _FIELDS[index][0]
-    unsupported = _unsupported(text)
-    if unsupported:
-        raise TimingError(f"cron: '{unsupported}' in the {name} field is not supported; "
-                          f"standard five-field cron only ('{expr}')")
+    if text == "?" and index in (_DOM, _DOW):
+        return _parse_item("*", index, expr), ()
     values: set[int] = set()
+    rules: list[DayRule] = []
     for item in text.split(","):
         if not item:
             raise TimingError(f"cron: empty list item in the {name} field ('{expr}')")
+        rule = _day_rule(item, index, expr)
+        if rule is not None:
+            rules.append(rule)
+            continue
+        hint = _non_standard(item, index)
+        if hint:
+            raise TimingError(f"cron: '{item}' in the {name} field is not supported; {hint} ('{expr}')")
         values |= _parse_item(item, index, expr)
-    return values
+    return values, tuple(rules)
 
 
-def _unsupported(text: str) -> str | None:
-    """Quartz-style extensions (``L``, ``15W``, ``5#2``, ``?``), named so the message can say so."""
-    for char in "#?":
-        if char in text:
-            return char
-    words: list[str] = re.findall(r"[A-Za-z]+", text)
-    return next((word for word in words if word.upper() in ("L", "W", "LW")), None)
+def _day_rule(item: str, index: int, expr: str) -> DayRule | None:
+    if index == _DOM:
+        return dom_rule(item, expr)
+    if index == _DOW:
+        return dow_rule(item, expr, lambda token: _value(token, _DOW, expr))
+    return None
+
+
+def _non_standard(item: str, index: int) -> str | None:
+    """What to say about an extension no rule took (``H``, ``?``, ``#``, ``L``, ``W``), or None."""
+    if _JENKINS_HASH.fullmatch(item):
+        return "H is Jenkins' hashed value, not cron: write a fixed value, and spread load with the schedule's jitter"
+    if "?" in item:
+        return ("? (meaning *) must be the whole field" if index in (_DOM, _DOW)
+                else "only day-of-month and day-of-week take ? (meaning *)")
+    words = {word.upper() for word in re.findall(r"[A-Za-z]+", item)}
+    if "#" in item:
+        return ("# takes one day and a week number, as in 1#2 (the second Monday)" if index == _DOW
+                else "# is for day-of-week, as in 1#2 (the second Monday)")
+    if not words & {"L", "W", "LW"}:
+        return None
+    if index == _DOM:
+        return "L, L-n (n 1-30), nW and LW each stand alone as a list item"
+    if index == _DOW and item.upper() == "L":
+        return "alone it is ambiguous (Quartz reads it as Saturday): write SAT, or 5L for the last Friday"
+    if index == _DOW and "L" in words:
+        return "the last Friday is written 5L (or FRIL), one day per list item"
+    if index == _DOW:
+        return "W (nearest weekday) is for day-of-month, as in 15W"
+    return "L is for day-of-month (L, L-n, LW) and day-of-week (5L), W for day-of-month (15W)"
+
+
+def _check_day_fields(fields: list[str], dom_rules: bool, dow_rules: bool, expr: str) -> None:
+    # Quartz's rule. With both day fields set a day matches if either does, so
+    # "0 0 L * MON" would be every Monday as well as the last day: never meant.
+    if (dom_rules and fields[_DOW] not in ("*", "?")) or (dow_rules and fields[_DOM] not in ("*", "?")):
+        raise TimingError(f"cron: day-of-month {fields[_DOM]} with day-of-week {fields[_DOW]}: with both "
+                          f"day fields set a day matches if either does, so L, W and # need the other day "
+                          f"field to be * or ? ('{expr}')")
 
 
 def _parse_item(item: str, index: int, expr: str) -> set[int]:
@@ -226,12 +301,16 @@ def _value(token: str, index: int, expr: str) -> int:
 
 
 def _check_fires(cron: Cron, fields: list[str], expr: str) -> None:
-    # Only a day-of-month that ANDs with day-of-week can rule out every day:
-    # with the OR rule any weekday fires, and "*"-style fields include day 1.
-    if cron.dom_star or not cron.dow_star:
+    """Refuse an expression no month shape of its months has a day for: it would never fire."""
+    shapes = [(first, length) for month in cron.months for length in _LENGTHS[month] for first in range(7)]
+    if any(cron.days_of_shape(first, length) for first, length in shapes):
         return
-    if any(day <= _LONGEST_MONTH[month] for month in cron.months for day in cron.doms):
-        return
+    if not any(cron.dom_days(first, length) for first, length in shapes):
+        what = f"day-of-month {fields[_DOM]} never occurs"
+    elif not any(cron.dow_days(first, length) for first, length in shapes):
+        what = f"day-of-week {fields[_DOW]} never occurs"
+    else:
+        what = f"day-of-month {fields[_DOM]} and day-of-week {fields[_DOW]} never fall on the same day"
     months = [calendar.month_name[m] for m in cron.months]
     where = months[0] if len(months) == 1 else ", ".join(months[:-1]) + " or " + months[-1]
-    raise TimingError(f"cron: day-of-month {fields[2]} never occurs in {where} ('{expr}')")
+    raise TimingError(f"cron: {what} in {where} ('{expr}')")

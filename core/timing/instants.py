@@ -6,11 +6,11 @@ exact and much cheaper than datetime arithmetic in the hot path.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC as UTC  # re-exported: the engine's one UTC
+from datetime import datetime, timedelta
 
 from .errors import TimingError
 
-UTC = UTC
 SECOND = timedelta(seconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_NAIVE = datetime(1970, 1, 1)

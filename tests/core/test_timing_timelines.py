@@ -158,6 +158,21 @@ def test_berlin_weekday_mornings_keep_their_wall_time_across_the_change() -> Non
     ]
 
 
+def test_berlin_last_sunday_is_the_change_day_so_its_0230_is_in_the_gap_and_the_fold() -> None:
+    # Europe changes its clocks on the last Sunday of March and October: "SUNL"
+    # picks exactly those days, and the DST rules apply as to any other tick.
+    assert timeline("30 2 * 3,10 SUNL", BERLIN, "2026-01-01T00:00Z", "2027-01-01T00:00Z") == [
+        "2026-03-29T01:30Z  2026-03-29T02:30+01:00  dst_gap_skipped",
+        "2026-10-25T00:30Z  2026-10-25T02:30+02:00  dst_fold_first",
+    ]
+    assert timeline("30 2 * 3,10 SUNL", BERLIN, "2026-01-01T00:00Z", "2027-01-01T00:00Z",
+                    dst_gap="shift", dst_fold="both") == [
+        "2026-03-29T01:00Z  2026-03-29T03:00+02:00  dst_gap_shifted",
+        "2026-10-25T00:30Z  2026-10-25T02:30+02:00  dst_fold_first",
+        "2026-10-25T01:30Z  2026-10-25T02:30+01:00  dst_fold_second",
+    ]
+
+
 # --- Australia/Lord_Howe: a 30-minute DST shift. 2026-04-05 02:00 -> 01:30 (+11 -> +10:30);
 #     2026-10-04 02:00 -> 02:30 (+10:30 -> +11)
 

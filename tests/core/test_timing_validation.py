@@ -89,15 +89,73 @@ def test_ranges_steps_lists(expr: str, says: str) -> None:
 
 
 @pytest.mark.parametrize(("expr", "says"), [
-    ("0 0 L * *", "'L' in the day-of-month field is not supported"),
-    ("0 0 15W * *", "'W' in the day-of-month field is not supported"),
-    ("0 0 LW * *", "'LW'"),
-    ("0 0 * * 5L", "'L' in the day-of-week field is not supported"),
-    ("0 0 * * 5#2", "'#' in the day-of-week field is not supported"),
-    ("0 0 ? * MON", "'?' in the day-of-month field is not supported"),
+    # Extensions in the wrong place, or spelled another tool's way.
+    ("0 0 * * L", "'L' in the day-of-week field is not supported; alone it is ambiguous"),
+    ("0 0 * * L5", "'L5' in the day-of-week field is not supported; the last Friday is written 5L"),
+    ("0 0 * * 5W", "'5W' in the day-of-week field is not supported; W (nearest weekday) is for day-of-month"),
+    ("0 0 * * 1-5#2", "'1-5#2' in the day-of-week field is not supported; # takes one day and a week number"),
+    ("0 0 * * #2", "'#2' in the day-of-week field is not supported"),
+    ("0 0 W15 * *", "'W15' in the day-of-month field is not supported; L, L-n (n 1-30), nW and LW each stand alone"),
+    ("0 0 1-L * *", "'1-L' in the day-of-month field is not supported"),
+    ("0 0 15W/2 * *", "'15W/2' in the day-of-month field is not supported"),
+    ("0 0 15W-20 * *", "'15W-20' in the day-of-month field is not supported"),
+    ("0 0 5#2 * *", "'5#2' in the day-of-month field is not supported; # is for day-of-week"),
+    ("0 L * * *", "'L' in the hour field is not supported; L is for day-of-month"),
+    ("0 0 * L *", "'L' in the month field is not supported"),
+    ("W * * * *", "'W' in the minute field is not supported"),
+    ("? * * * *", "'?' in the minute field is not supported; only day-of-month and day-of-week take ?"),
+    ("0 0 * ? *", "'?' in the month field is not supported"),
+    ("0 0 ?,1 * *", "'?' in the day-of-month field is not supported; ? (meaning *) must be the whole field"),
+    # Out-of-range parts of an extension.
+    ("0 0 L-0 * *", "day-of-month L-0: L-n takes n from 1 to 30"),
+    ("0 0 L-31 * *", "day-of-month L-31: L-n takes n from 1 to 30"),
+    ("0 0 0W * *", "day-of-month 0W: day 0 is out of range 1-31"),
+    ("0 0 32W * *", "day-of-month 32W: day 32 is out of range 1-31"),
+    ("0 0 * * 1#0", "day-of-week 1#0: the week after # must be 1-5"),
+    ("0 0 * * 1#6", "day-of-week 1#6: the week after # must be 1-5"),
+    ("0 0 * * 8L", "day-of-week 8 is out of range 0-7"),
+    ("0 0 * * 8#1", "day-of-week 8 is out of range 0-7"),
+    ("0 0 * * FOO#1", "'FOO' in the day-of-week field is not a day-of-week name"),
+    ("0 0 * * JUL", "'JUL' in the day-of-week field is not a day-of-week name"),
 ])
-def test_non_standard_extensions(expr: str, says: str) -> None:
+def test_non_standard_extensions_outside_their_meaning(expr: str, says: str) -> None:
     assert says in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize("expr", [
+    "0 0 L * MON", "0 0 15W * 1-5", "0 0 LW * FRI", "0 0 L-2 * */2",
+    "0 0 15 * 5#3", "0 0 1,15 * 5L", "0 0 */2 * 1#1",
+])
+def test_an_extension_needs_the_other_day_field_unrestricted(expr: str) -> None:
+    # With both day fields set, cron's OR rule would add every day the other
+    # field names: "0 0 L * MON" would run on every Monday too.
+    message = error_of(validate_cron, expr)
+    assert "with both day fields set a day matches if either does" in message
+    assert "need the other day field to be * or ?" in message
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("H * * * *", "'H' in the minute field is not supported; H is Jenkins' hashed value, not cron"),
+    ("H/15 * * * *", "'H/15' in the minute field is not supported"),
+    ("0 H(0-5) * * *", "'H(0-5)' in the hour field is not supported"),
+    ("h 0 * * *", "'h' in the minute field is not supported"),
+])
+def test_jenkins_hash_is_named(expr: str, says: str) -> None:
+    assert says in error_of(validate_cron, expr)
+    assert "jitter" in error_of(validate_cron, expr)
+
+
+@pytest.mark.parametrize(("expr", "says"), [
+    ("CRON_TZ=America/New_York 0 9 * * *",
+     "a 'CRON_TZ=' prefix is not supported; set the schedule's timezone to 'America/New_York' instead"),
+    ("TZ=Europe/Berlin 0 9 * * *", "a 'TZ=' prefix is not supported; set the schedule's timezone to 'Europe/Berlin'"),
+    ("cron_tz=UTC 0 9 * * *", "a 'cron_tz=' prefix is not supported"),
+    ("CRON_TZ= 0 9 * * *", "set the schedule's timezone instead"),
+])
+def test_timezone_prefixes_are_named_not_miscounted(expr: str, says: str) -> None:
+    message = error_of(validate_cron, expr)
+    assert says in message
+    assert "seconds and year" not in message
 
 
 @pytest.mark.parametrize(("expr", "says"), [
@@ -106,6 +164,10 @@ def test_non_standard_extensions(expr: str, says: str) -> None:
     ("0 0 30,31 2 *", "day-of-month 30,31 never occurs in February"),
     ("0 0 31 2,4,6,9,11 *", "never occurs in February, April, June, September or November"),
     ("0 0 31 APR-JUN/2 *", "never occurs in April or June"),
+    ("0 0 30W 2 *", "day-of-month 30W never occurs in February ('0 0 30W 2 *')"),
+    ("0 0 31W 4,6 *", "day-of-month 31W never occurs in April or June"),
+    ("0 0 L-29 2 *", "day-of-month L-29 never occurs in February"),
+    ("0 0 L-30 FEB,APR *", "day-of-month L-30 never occurs in February or April"),
 ])
 def test_never_firing_expressions_are_rejected_instead_of_searched(expr: str, says: str) -> None:
     assert says in error_of(validate_cron, expr)
@@ -116,6 +178,10 @@ def test_never_firing_expressions_are_rejected_instead_of_searched(expr: str, sa
     "0 0 31 2 MON",      # both restricted: the OR rule makes every February Monday match
     "0 0 */30 2 *",      # "*/30" is days 1 and 31: the 1st exists
     "0 0 31 1-12 *",
+    "0 0 L-28 2 *",      # 1 February of leap years
+    "0 0 * 2 1#5",       # a fifth Monday in February: 29 February of a leap year that is a Monday
+    "0 0 29W 2 *",       # leap years only, like 29
+    "0 0 L-30 1 *",      # 1 January
 ])
 def test_rare_but_possible_expressions_are_valid(expr: str) -> None:
     validate_cron(expr)

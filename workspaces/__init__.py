@@ -1,0 +1,1 @@
+"""Tenancy: workspaces, their members and roles, API keys, and the audit trail."""

@@ -1,6 +1,6 @@
 """Fire-time engine benchmark: Tickwise's timing module next to croniter's own tz handling.
 
-    python bench/bench_timing.py [--repeat 5] [--schedules 100000]
+    .venv/bin/python -m bench.timing [--repeat 5] [--schedules 100000] [--per-expression 2000]
 
 Prints next-fire computations per second for a mix of expressions over 20
 zones, the time to compute next_fire_at for N schedules, both side by side
@@ -11,27 +11,19 @@ transitions differs from the fire-time contract (dst_gap=skip, dst_fold=first).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tzdata
 from croniter import croniter
 
+from bench.common import machine, median
 from core.timing import CronSpec, Plan, next_tick, validate_timezone
 from core.timing.zones import zone_rules
 
-UTC = UTC
 ZONES = [
     "UTC", "America/New_York", "America/Los_Angeles", "America/Sao_Paulo", "America/St_Johns",
     "America/Mexico_City", "America/Santiago", "Europe/London", "Europe/Berlin", "Europe/Moscow",
@@ -73,7 +65,7 @@ def median_rate(fn: Callable[[str, str, datetime], datetime | None], cases: list
         for expr, zone, after in cases:
             fn(expr, zone, after)
         rates.append(len(cases) / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return median(rates)
 
 
 def throughput_table(repeat: int, per_expression: int) -> None:
@@ -109,7 +101,7 @@ def fleet_table(repeat: int, count: int) -> None:
             start = time.perf_counter()
             run()
             timings[name].append(time.perf_counter() - start)
-    a, b = (statistics.median(timings[n]) for n in ("tickwise", "croniter"))
+    a, b = (median(timings[n]) for n in ("tickwise", "croniter"))
     print(f"\nnext_fire_at for {count:,} schedules (random expression and zone each, "
           f"tickwise with 30 s jitter; median of {repeat})")
     print(f"{'':<18}{'tickwise':>12}{'croniter':>12}{'ratio':>8}")
@@ -195,9 +187,7 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=100_000)
     parser.add_argument("--per-expression", type=int, default=2_000)
     args = parser.parse_args()
-    print(f"Tickwise timing benchmark: Python {platform.python_version()}, croniter "
-          f"{metadata.version('croniter')}, tzdata {tzdata.IANA_VERSION}, {os.cpu_count()} CPUs "
-          f"({platform.processor() or platform.machine()})")
+    print(f"Tickwise timing benchmark: {machine('croniter')}, tzdata {tzdata.IANA_VERSION}")
     throughput_table(args.repeat, args.per_expression)
     fleet_table(args.repeat, args.schedules)
     disagreement_table()

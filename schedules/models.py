@@ -1,19 +1,25 @@
 """The registry: agents (where a run goes) and schedules (when, and under which policies).
 
-Models are declarative: validation lives in ``clean()`` and in the pure
-``timing`` and ``inputs`` modules; state changes go through ``services``.
+Models are declarative: validation lives in the fields' validators, in
+``clean()`` and in the pure ``timing`` and ``inputs`` modules, so the admin,
+the API and a shell get the same answer from ``full_clean``; checks that need
+the clock are ``services.schedule_validate``. State changes go through
+``services``. Bounds and messages: ``docs/registry.md``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from adapters import AdapterError, adapter_for
 from core import inputs, timing
+
+from .validators import DAY, at_least, at_most, storage_errors, validate_instant
 
 
 class AdapterKind(models.TextChoices):
@@ -24,7 +30,35 @@ class AdapterKind(models.TextChoices):
     MESSAGE = "message", "Plain message"
 
 
-class Agent(models.Model):
+class RegistryModel(models.Model):
+    """``full_clean`` in three steps: what the database would refuse, Django's field checks, ``clean()``.
+
+    ``clean()`` runs even when a field failed (Django's order), so it asks
+    ``fields_valid`` before it reads a field: a value that failed its field
+    check may be of any type.
+    """
+
+    _invalid_fields: frozenset[str] = frozenset()
+
+    class Meta:
+        abstract = True
+
+    def clean_fields(self, exclude=None) -> None:
+        skipped = set(exclude or ())
+        errors: dict = storage_errors(self, exclude=skipped)
+        try:
+            super().clean_fields(exclude=skipped | set(errors))
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        self._invalid_fields = frozenset(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def fields_valid(self, *names: str) -> bool:
+        return self._invalid_fields.isdisjoint(names)
+
+
+class Agent(RegistryModel):
     name = models.SlugField(max_length=100, unique=True)
     adapter = models.CharField(max_length=20, choices=AdapterKind.choices, default=AdapterKind.ECHO)
     config = models.JSONField(default=dict, blank=True, help_text="Adapter settings; never secrets.")
@@ -39,8 +73,19 @@ class Agent(models.Model):
         return self.name
 
     def clean(self) -> None:
+        """The adapter's own config check, so every entry point gets the admin's answer."""
+        if not self.fields_valid("adapter", "config"):
+            return
         if not isinstance(self.config, dict):
             raise ValidationError({"config": "Adapter config must be a JSON object."})
+        try:
+            adapter = adapter_for(self.adapter)
+        except AdapterError as error:
+            raise ValidationError({"adapter": f"{error}; one of {', '.join(AdapterKind.values)}."}) from None
+        try:
+            adapter.validate_config(self.config)
+        except AdapterError as error:
+            raise ValidationError({"config": str(error)}) from None
 
 
 class ScheduleKind(models.TextChoices):
@@ -89,6 +134,15 @@ class SessionMode(models.TextChoices):
     PERSISTENT = "persistent", "One persistent session"
 
 
+class FinishedReason(models.TextChoices):
+    """Why a schedule has nothing left to fire; blank while it has."""
+
+    MAX_RUNS = "max_runs", "Ran max_runs times"
+    RUN_AT_PASSED = "run_at_passed", "One-shot instant passed"
+    WINDOW_ENDED = "window_ended", "Window ended (end_at)"
+    NO_MORE_TICKS = "no_more_ticks", "No further tick"
+
+
 # Fields whose change alters what or when a schedule fires: editing any of them
 # bumps ``version`` (and with it the idempotency keys of future ticks).
 DEFINITION_FIELDS = (
@@ -98,6 +152,15 @@ DEFINITION_FIELDS = (
     "concurrency_scope", "timeout_seconds", "max_attempts", "retry_backoff_seconds",
     "retry_backoff_max_seconds", "input_template", "session_mode",
 )
+
+# The fields that decide whether a schedule of each kind fires at all: a save
+# that changes one of them is refused when it leaves nothing to fire
+# (``services.schedule_validate``); an unrelated edit of a finished schedule is not.
+FIRE_FIELDS = {
+    "cron": ("kind", "cron", "timezone", "dst_gap", "dst_fold", "start_at", "end_at", "max_runs"),
+    "interval": ("kind", "interval_seconds", "interval_mode", "start_at", "end_at", "max_runs"),
+    "once": ("kind", "run_at", "start_at", "end_at", "max_runs"),
+}
 
 # A fixed instant to sample a cron's spacing from (jitter validation), so the
 # verdict does not depend on the day the schedule is saved.
@@ -113,44 +176,51 @@ class ScheduleQuerySet(models.QuerySet):
     def live(self) -> ScheduleQuerySet:
         return self.filter(deleted_at__isnull=True)
 
+    def finished(self) -> ScheduleQuerySet:
+        return self.exclude(finished_reason="")
+
     def due(self, *, now) -> ScheduleQuerySet:
         # Matches the partial index ``schedule_due_idx`` exactly.
         return self.filter(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False,
                            next_fire_at__lte=now)
 
 
-class Schedule(models.Model):
+class Schedule(RegistryModel):
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="schedules")
     name = models.SlugField(max_length=100)
     kind = models.CharField(max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.CRON)
     cron = models.CharField(max_length=200, blank=True, help_text="Five fields or a macro, on local time.")
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[at_least(1), at_most(366 * DAY, "seconds (366 days)")])
     interval_mode = models.CharField(max_length=20, choices=IntervalMode.choices, default=IntervalMode.FIXED_RATE)
-    run_at = models.DateTimeField(null=True, blank=True, help_text="One-shot fire instant.")
+    run_at = models.DateTimeField(null=True, blank=True, validators=[validate_instant],
+                                  help_text="One-shot fire instant.")
     timezone = models.CharField(max_length=64, default="UTC")
     dst_gap = models.CharField(max_length=10, choices=DstGap.choices, default=DstGap.SKIP)
     dst_fold = models.CharField(max_length=10, choices=DstFold.choices, default=DstFold.FIRST)
-    start_at = models.DateTimeField(null=True, blank=True)
-    end_at = models.DateTimeField(null=True, blank=True)
-    max_runs = models.PositiveIntegerField(null=True, blank=True)
-    jitter_seconds = models.PositiveIntegerField(default=0)
+    start_at = models.DateTimeField(null=True, blank=True, validators=[validate_instant])
+    end_at = models.DateTimeField(null=True, blank=True, validators=[validate_instant])
+    max_runs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[at_least(1, "a schedule allowed no runs would never fire")])
+    jitter_seconds = models.PositiveIntegerField(default=0, validators=[at_most(DAY, "seconds (24 hours)")])
 
     missed_policy = models.CharField(max_length=10, choices=MissedPolicy.choices, default=MissedPolicy.SKIP)
-    missed_grace_seconds = models.PositiveIntegerField(default=60)
-    replay_cap = models.PositiveIntegerField(default=100)
+    missed_grace_seconds = models.PositiveIntegerField(default=60, validators=[at_most(7 * DAY, "seconds (7 days)")])
+    replay_cap = models.PositiveIntegerField(default=100, validators=[at_most(10_000)])
     overlap_policy = models.CharField(max_length=20, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
-    max_concurrent = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    max_concurrent = models.PositiveIntegerField(default=1, validators=[at_least(1), at_most(1000)])
     concurrency_scope = models.CharField(max_length=10, choices=ConcurrencyScope.choices,
                                          default=ConcurrencyScope.SCHEDULE)
-    timeout_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
-    max_attempts = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)])
-    retry_backoff_seconds = models.PositiveIntegerField(default=10)
-    retry_backoff_max_seconds = models.PositiveIntegerField(default=600)
+    timeout_seconds = models.PositiveIntegerField(default=300, validators=[at_least(1), at_most(DAY, "seconds (24 hours)")])
+    max_attempts = models.PositiveIntegerField(default=3, validators=[at_least(1), at_most(100)])
+    retry_backoff_seconds = models.PositiveIntegerField(default=10, validators=[at_most(DAY, "seconds (24 hours)")])
+    retry_backoff_max_seconds = models.PositiveIntegerField(default=600, validators=[at_most(DAY, "seconds (24 hours)")])
     input_template = models.TextField(blank=True)
     session_mode = models.CharField(max_length=12, choices=SessionMode.choices, default=SessionMode.NEW)
     session_id = models.CharField(max_length=64, blank=True, help_text="The persistent session's id.")
     failure_limit = models.PositiveIntegerField(
-        default=5, help_text="Pause after this many consecutive failures (0 = never).")
+        default=5, validators=[at_most(1000)],
+        help_text="Pause after this many consecutive failures (0 = never).")
 
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=200, blank=True)
@@ -160,6 +230,10 @@ class Schedule(models.Model):
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False,
                                         help_text="When beat fires the next tick (tick + jitter).")
     last_tick_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set together when the plan has nothing left to fire; cleared when an
+    # edit or a resume gives it a tick again.
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_reason = models.CharField(max_length=20, choices=FinishedReason.choices, blank=True, editable=False)
     run_count = models.PositiveIntegerField(default=0, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
 
@@ -181,6 +255,9 @@ class Schedule(models.Model):
                                    name="schedule_interval_positive"),
             models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False),
                                    name="schedule_once_has_run_at"),
+            models.CheckConstraint(condition=Q(finished_reason="", finished_at__isnull=True)
+                                   | (~Q(finished_reason="") & Q(finished_at__isnull=False)),
+                                   name="schedule_finished_has_reason_and_time"),
         ]
         indexes = [
             # The beat's due query touches only what is due: its cost follows
@@ -201,15 +278,39 @@ class Schedule(models.Model):
     def interval(self) -> timedelta | None:
         return timedelta(seconds=self.interval_seconds) if self.interval_seconds else None
 
-    def aim_at(self, tick: timing.Tick | None) -> None:
-        """Point ``next_tick_at``/``next_fire_at`` at ``tick``; None: nothing left to fire."""
+    def aim_at(self, tick: timing.Tick | None, *, awaiting_run: bool = False) -> None:
+        """Point ``next_tick_at``/``next_fire_at`` at ``tick``.
+
+        None means nothing is left to fire: the schedule is finished, and
+        ``finished_reason`` says why (the service that saves it stamps
+        ``finished_at``). Not so with ``awaiting_run``: an after-completion
+        interval has no next tick while its run is in flight, and plans one
+        when that run ends.
+        """
         self.next_tick_at = tick.at if tick else None
         self.next_fire_at = tick.fire_at if tick else None
+        if tick is not None or awaiting_run:
+            self.finished_reason, self.finished_at = "", None
+        elif not self.finished_reason:
+            self.finished_reason = self._exhausted_reason()
 
-    def plan(self) -> timing.Plan:
-        """The pure timing plan this schedule fires on."""
+    def _exhausted_reason(self) -> str:
+        if self.max_runs is not None and self.run_count >= self.max_runs:
+            return FinishedReason.MAX_RUNS
+        if self.kind == ScheduleKind.ONCE:
+            return FinishedReason.RUN_AT_PASSED
+        if self.end_at is not None:
+            return FinishedReason.WINDOW_ENDED
+        return FinishedReason.NO_MORE_TICKS  # e.g. a cron past the engine's last year
+
+    def plan(self, *, now: datetime | None = None) -> timing.Plan:
+        """The pure timing plan this schedule fires on.
+
+        An interval is anchored at ``start_at``, else at ``created_at``; an
+        interval not saved yet has neither, and is anchored at ``now``.
+        """
         return timing.Plan(
-            spec=self._spec(),
+            spec=self._spec(anchor=self.start_at or self.created_at or now),
             start_at=self.start_at,
             end_at=self.end_at,
             max_runs=self.max_runs,
@@ -217,31 +318,35 @@ class Schedule(models.Model):
             key=str(self.pk or ""),
         )
 
-    def _spec(self) -> timing.CronSpec | timing.IntervalSpec | timing.OnceSpec:
+    def _spec(self, *, anchor: datetime | None) -> timing.CronSpec | timing.IntervalSpec | timing.OnceSpec:
         if self.kind == ScheduleKind.CRON:
             return timing.CronSpec(self.cron, self.timezone, self.dst_gap, self.dst_fold)
         if self.kind == ScheduleKind.INTERVAL:
-            anchor = self.start_at or self.created_at
-            return timing.IntervalSpec(self.interval, anchor,
-                                       self.interval_mode == IntervalMode.AFTER_COMPLETION)
+            if anchor is None or self.interval is None:
+                raise timing.TimingError("an interval schedule needs interval_seconds and an anchor")
+            return timing.IntervalSpec(self.interval, anchor, self.interval_mode == IntervalMode.AFTER_COMPLETION)
+        if self.run_at is None:
+            raise timing.TimingError("a one-shot schedule needs run_at")
         return timing.OnceSpec(self.run_at)
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        errors.update(self._clean_kind_fields())
-        try:
-            timing.validate_timezone(self.timezone)
-        except timing.TimingError as error:
-            errors["timezone"] = str(error)
-        try:
-            inputs.template_variables(self.input_template)
-        except inputs.TemplateError as error:
-            errors["input_template"] = str(error)
-        if self.start_at and self.end_at and self.end_at <= self.start_at:
+        if self.fields_valid("kind", "cron", "interval_seconds", "run_at"):
+            errors.update(self._clean_kind_fields())
+        if self.fields_valid("timezone"):
+            errors.update(_timing_errors("timezone", timing.validate_timezone, self.timezone))
+        if self.fields_valid("input_template"):
+            try:
+                inputs.template_variables(self.input_template)
+            except inputs.TemplateError as error:
+                errors["input_template"] = str(error)
+        if self.fields_valid("start_at", "end_at") and self.start_at and self.end_at \
+                and self.end_at <= self.start_at:
             errors["end_at"] = "end_at must be after start_at."
-        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
+        if self.fields_valid("retry_backoff_seconds", "retry_backoff_max_seconds") \
+                and self.retry_backoff_max_seconds < self.retry_backoff_seconds:
             errors["retry_backoff_max_seconds"] = "Must be at least retry_backoff_seconds."
-        if not errors and self.jitter_seconds:
+        if not errors and self.fields_valid(*TIMING_FIELDS) and self.jitter_seconds:
             errors.update(self._clean_jitter())
         if errors:
             raise ValidationError(errors)
@@ -266,21 +371,33 @@ class Schedule(models.Model):
         return min((b - a for a, b in zip(instants, instants[1:])), default=None)
 
     def _clean_kind_fields(self) -> dict[str, str]:
+        if self.kind not in ScheduleKind.values:
+            return {"kind": f"Unknown schedule kind {self.kind!r}; one of {', '.join(ScheduleKind.values)}."}
         errors: dict[str, str] = {}
         given = {"cron": bool(self.cron), "interval_seconds": self.interval_seconds is not None,
                  "run_at": self.run_at is not None}
         wanted = {ScheduleKind.CRON: "cron", ScheduleKind.INTERVAL: "interval_seconds",
-                  ScheduleKind.ONCE: "run_at"}[self.kind]
+                  ScheduleKind.ONCE: "run_at"}[ScheduleKind(self.kind)]
         for field, present in given.items():
             if field != wanted and present:
                 errors[field] = f"A {self.kind} schedule sets {wanted} only; clear {field}."
         if not given[wanted]:
             errors[wanted] = f"A {self.kind} schedule needs {wanted}."
         elif self.kind == ScheduleKind.CRON:
-            try:
-                timing.validate_cron(self.cron)
-            except timing.TimingError as error:
-                errors["cron"] = str(error)
+            errors.update(_timing_errors("cron", timing.validate_cron, self.cron))
         elif self.kind == ScheduleKind.INTERVAL and self.interval_seconds == 0:
             errors["interval_seconds"] = "The interval must be at least one second."
         return errors
+
+
+# Every field the fire-time plan reads: the jitter check builds a plan from them.
+TIMING_FIELDS = ("kind", "cron", "interval_seconds", "interval_mode", "run_at", "timezone", "dst_gap", "dst_fold",
+                 "start_at", "end_at", "max_runs", "jitter_seconds")
+
+
+def _timing_errors(field: str, check: Callable[[str], object], value: str) -> dict[str, str]:
+    try:
+        check(value)
+    except ValueError as error:  # a TimingError, or int()'s own limit on a very long number
+        return {field: str(error)}
+    return {}

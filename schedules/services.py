@@ -2,34 +2,111 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from core import timing
 
-from .models import AWAITS_COMPLETION, DEFINITION_FIELDS, Schedule
+from .models import AWAITS_COMPLETION, DEFINITION_FIELDS, FIRE_FIELDS, Schedule, ScheduleKind
 from .notify import beat_wake_on_commit
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def schedule_plan_from(schedule: Schedule, *, now: datetime) -> None:
-    """Point ``next_tick_at``/``next_fire_at`` at the first tick at or after ``now``."""
-    schedule.aim_at(timing.next_tick(schedule.plan(), after=now - timedelta(microseconds=1),
-                                     runs_so_far=schedule.run_count))
+    """Point ``next_tick_at``/``next_fire_at`` at the first tick at or after ``now``.
+
+    No tick left: the schedule is finished, as of ``now``.
+    """
+    schedule.aim_at(timing.next_tick(schedule.plan(), after=now - _MICROSECOND, runs_so_far=schedule.run_count))
+    _stamp_finished(schedule, at=now)
+
+
+def _stamp_finished(schedule: Schedule, *, at: datetime) -> None:
+    if schedule.finished_reason and schedule.finished_at is None:
+        schedule.finished_at = at
+
+
+def schedules_record_finished(schedules: Sequence[Schedule], *, now: datetime) -> None:
+    """Save the finished state ``aim_at`` gave schedules the beat has just advanced.
+
+    Each schedule finishes once, so this writes a row only for the rare one
+    that just ran out of ticks. Call in the transaction that holds their locks.
+    """
+    for schedule in schedules:
+        if schedule.finished_reason and schedule.finished_at is None:
+            _stamp_finished(schedule, at=now)
+            schedule.save(update_fields=["finished_at", "finished_reason"])
 
 
 # Columns the beat and the workers own; an edit never writes them back from a
 # stale form, it takes them from the locked row.
 RUNTIME_FIELDS = ("next_tick_at", "next_fire_at", "last_tick_at", "run_count", "consecutive_failures",
-                  "paused", "paused_reason", "deleted_at", "version")
+                  "paused", "paused_reason", "deleted_at", "version", "finished_at", "finished_reason")
 
 
 class StaleVersion(ValueError):
     pass
 
 
+def schedule_validate(schedule: Schedule, *, now: datetime) -> None:
+    """Everything ``schedule_save`` checks, for a form or an API to ask before saving.
+
+    ``full_clean`` (every check that needs no clock), then: a save that would
+    leave nothing to fire is refused, with why. Raises ``ValidationError``.
+    """
+    schedule.full_clean()
+    previous = Schedule.objects.filter(pk=schedule.pk).first() if schedule.pk is not None else None
+    _check_fires(schedule, previous, now=now)
+
+
+def _check_fires(schedule: Schedule, previous: Schedule | None, *, now: datetime) -> None:
+    """Refuse a definition with no tick left, as the save would plan it.
+
+    Only a save that sets what decides firing is judged: a new schedule, or
+    an edit of one of its ``FIRE_FIELDS``. Re-saving a one-shot that has
+    fired, or a schedule whose window has ended, for an unrelated edit is not.
+    """
+    if previous is not None and not _fire_fields_changed(previous, schedule):
+        return
+    start = now if previous is None else _replan_start(previous, now=now)
+    runs = 0 if previous is None else previous.run_count
+    if timing.next_tick(schedule.plan(now=now), after=start - _MICROSECOND, runs_so_far=runs) is None:
+        raise ValidationError(_never_fires(schedule, start=start, runs=runs))
+
+
+def _fire_fields_changed(previous: Schedule, current: Schedule) -> bool:
+    return any(previous.serializable_value(name) != current.serializable_value(name)
+               for name in FIRE_FIELDS[current.kind])
+
+
+def _never_fires(schedule: Schedule, *, start: datetime, runs: int) -> dict[str, str]:
+    """Why a plan with no tick left has none, on the field to change."""
+    never = "the schedule would never fire"
+    if schedule.max_runs is not None and runs >= schedule.max_runs:
+        return {"max_runs": f"max_runs {schedule.max_runs} is already reached ({runs} runs so far): {never} again."}
+    window = f"the window from {_shown(schedule.start_at)} to {_shown(schedule.end_at)}"
+    if schedule.kind == ScheduleKind.ONCE and schedule.run_at is not None:
+        if schedule.run_at < start:
+            return {"run_at": f"run_at {_shown(schedule.run_at)} is in the past (now {_shown(start)}): "
+                              f"a one-shot in the past would never fire."}
+        return {"run_at": f"run_at {_shown(schedule.run_at)} is outside {window}: {never}."}
+    if schedule.end_at is not None:
+        if schedule.end_at < start:
+            return {"end_at": f"end_at {_shown(schedule.end_at)} has already passed (now {_shown(start)}): {never}."}
+        return {"end_at": f"No tick falls in {window} after {_shown(start)}: {never}."}
+    return {NON_FIELD_ERRORS: f"No tick falls after {_shown(start)}: {never}."}
+
+
+def _shown(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | None = None) -> Schedule:
-    """Create or update a validated schedule; a definition change bumps ``version``.
+    """Create or update a valid schedule (``schedule_validate``); a definition change bumps ``version``.
 
     The row is locked for the edit, so a beat firing it meanwhile either
     finishes first (the edit then sees its advance) or waits. An edit applies
@@ -40,6 +117,7 @@ def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | 
         schedule.session_id = uuid.uuid4().hex
     with transaction.atomic():
         if schedule.pk is None:
+            _check_fires(schedule, None, now=now)
             schedule.save()  # the jitter seed is the primary key: plan after the insert
             schedule_plan_from(schedule, now=now)
         else:
@@ -54,6 +132,7 @@ def _merge_locked(schedule: Schedule, *, now: datetime, expected_version: int | 
     if expected_version is not None and expected_version != current.version:
         raise StaleVersion(f"schedule {schedule.pk} is at version {current.version}, "
                            f"the edit was made on version {expected_version}")
+    _check_fires(schedule, current, now=now)
     for name in RUNTIME_FIELDS:
         setattr(schedule, name, getattr(current, name))
     if _definition_changed(current, schedule):
@@ -87,7 +166,7 @@ def schedule_resume(schedule: Schedule, *, now: datetime) -> None:
         locked.paused, locked.paused_reason, locked.consecutive_failures = False, "", 0
         schedule_plan_from(locked, now=now)
         locked.save(update_fields=["paused", "paused_reason", "consecutive_failures",
-                                   "next_tick_at", "next_fire_at"])
+                                   "next_tick_at", "next_fire_at", "finished_at", "finished_reason"])
         beat_wake_on_commit()
     schedule.refresh_from_db()
 
@@ -102,15 +181,18 @@ def schedule_after_run(schedule_id: int, *, finished_at: datetime) -> None:
 
     The beat leaves such a schedule with no ``next_fire_at`` while its run is
     in flight; the run's terminal outcome calls this with when it finished.
+    No tick left (its window ended, or that was its last run): it is
+    finished, as of that run's end.
     """
     with transaction.atomic():
         waiting = (Schedule.objects.select_for_update()
                    .filter(AWAITS_COMPLETION, id=schedule_id, next_fire_at__isnull=True,
-                           deleted_at__isnull=True).first())
+                           deleted_at__isnull=True, finished_reason="").first())
         if waiting is None:
             return
         tick = timing.next_tick(waiting.plan(), after=finished_at, runs_so_far=waiting.run_count,
                                 last_finished_at=finished_at)
         waiting.aim_at(tick)
-        waiting.save(update_fields=["next_tick_at", "next_fire_at"])
+        _stamp_finished(waiting, at=finished_at)
+        waiting.save(update_fields=["next_tick_at", "next_fire_at", "finished_at", "finished_reason"])
         beat_wake_on_commit()

@@ -23,6 +23,7 @@ from runs.models import RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, runs_dispatch_many
 from schedules import sql
 from schedules.models import Schedule
+from schedules.services import schedules_record_finished
 
 log = logging.getLogger("tickwise.beat")
 
@@ -84,6 +85,7 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     for schedule, due in zip(schedules, dues):
         _advance(schedule, due, started=started[schedule.pk])
     _save_advances(schedules)
+    schedules_record_finished(schedules, now=now)
     return sum(run is not None for run in inserted)
 
 
@@ -125,7 +127,7 @@ def _advance(schedule: Schedule, due: _Due, *, started: int) -> None:
     awaits = schedule.awaits_completion and started > 0
     tick = None if awaits else timing.next_tick(due.plan, after=last, runs_so_far=schedule.run_count)
     schedule.last_tick_at = last
-    schedule.aim_at(tick)
+    schedule.aim_at(tick, awaiting_run=awaits)
 
 
 def _save_advances(schedules: Sequence[Schedule]) -> None:

@@ -87,7 +87,14 @@ def _refuse_constant(name: str) -> Any:
 
 
 class Progress:
-    """httpx ``trace`` callback: whether the whole request was handed to the socket."""
+    """httpx ``trace`` callback: whether the whole request was handed to the socket.
+
+    The ``trace`` extension is public httpx API; its event names come from
+    httpcore (``http11.send_request_body.complete``, checked with httpcore
+    1.0). Should they change, ``sent`` stays False and
+    ``tests/adapters/test_reached.py`` fails on the dropped connection, which
+    must count as reached.
+    """
 
     def __init__(self) -> None:
         self.sent = False
@@ -202,7 +209,7 @@ def status_error(status: int, body: str, *, host: str, retry_after: float | None
         return AdapterError(message, transient=False, category="unauthorized", reached=False)
     if 300 <= status < 400:
         where = f"; it points to {redirect}" if redirect else ""
-        return AdapterError(f"{message} (redirects are not followed{where}; configure the final URL)",
+        return AdapterError(f"{message}; redirects are not followed{where}; configure the final URL",
                             transient=False, reached=False)
     return AdapterError(message, transient=False, reached=False)
 

@@ -68,15 +68,23 @@ def test_a_missing_token_variable_is_a_config_error_naming_it(agent_server, make
     assert agent_server.deliveries == []
 
 
+@pytest.mark.parametrize("token", ["s3cret\r\nX-Injected: 1", "s3cret\n", "s3cret\u20ac"])
 def test_a_token_that_cannot_be_a_header_is_a_config_error_that_does_not_quote_it(agent_server, make_request,
-                                                                                  monkeypatch):
-    monkeypatch.setenv("REPORTER_TOKEN", "s3cret\r\nX-Injected: 1")
+                                                                                  monkeypatch, token):
+    monkeypatch.setenv("REPORTER_TOKEN", token)
 
     error = failure(make_request({"url": agent_server.url, "token_env": "REPORTER_TOKEN"}))
 
     assert (error.transient, error.category) == (False, "config")
     assert "s3cret" not in str(error)
     assert agent_server.deliveries == []
+    assert agent_server.connections == 0  # refused before connecting
+
+
+def test_a_latin1_header_value_is_sent_as_it_is(agent_server, make_request):
+    call(make_request({"url": agent_server.url, "headers": {"X-Team": "\u00c9quipe"}}))
+
+    assert agent_server.last.headers["x-team"] == "\u00c9quipe"
 
 
 def test_the_url_may_come_from_the_environment(agent_server, make_request, monkeypatch):
@@ -144,6 +152,41 @@ def test_a_redirect_is_not_followed(agent_server, make_request):
 
     assert (error.transient, error.category) == (False, "agent_error")
     assert [d.path for d in agent_server.deliveries] == ["/runs"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_no_redirect_is_followed_and_the_error_says_where_it_points(agent_server, make_request, status):
+    agent_server.reply(status, raw=b"", headers={"Location": "https://agent.example:8443/services/T0/B0/secret"})
+
+    error = failure(make_request({"url": agent_server.url + "/runs"}))
+
+    assert (error.transient, error.reached, error.category) == (False, False, "agent_error")
+    assert [d.path for d in agent_server.deliveries] == ["/runs"]
+    assert f"HTTP {status}" in str(error) and "redirects are not followed" in str(error)
+    assert "https://agent.example:8443 (another path)" in str(error)
+    assert "secret" not in str(error)  # a webhook path is often a secret
+
+
+@pytest.mark.parametrize(("location", "said"), [
+    ("/runs/", "same path, trailing slash added"),
+    ("https://{host}/runs", "same path"),
+])
+def test_a_redirect_to_the_same_path_says_so(agent_server, make_request, location, said):
+    host = agent_server.url.removeprefix("http://")
+    agent_server.reply(308, raw=b"", headers={"Location": location.format(host=host)})
+
+    error = failure(make_request({"url": agent_server.url + "/runs"}))
+
+    assert f"({said})" in str(error)
+    assert len(agent_server.deliveries) == 1
+
+
+def test_a_rejected_tls_certificate_is_permanent(self_signed_server, make_request):
+    error = failure(make_request({"url": self_signed_server.url + "/runs"}))
+
+    assert (error.transient, error.reached, error.category) == (False, False, "agent_error")
+    assert "TLS certificate" in str(error)
+    assert self_signed_server.deliveries == []
 
 
 def test_connection_refused_is_transient(closed_port_url, make_request):

@@ -6,11 +6,13 @@ run ends ``unknown`` rather than risk a second effect. Real loopback servers.
 """
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
-from adapters import AdapterError, adapter_for
+from adapters import AdapterError, adapter_for, transport
 from runs.models import AgentCall, ErrorCategory, Run, RunState, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.execute import run_execute
@@ -31,6 +33,7 @@ def failure(request) -> AdapterError:
     ({"status": 504}, True),
     ({"status": 503}, False),  # the agent says it did not take the request
     ({"status": 429}, False),
+    ({"status": 408}, False),  # the server did not receive the whole request
     ({"status": 200, "drop": True}, True),  # read the whole request, then hung up
     ({"status": 200, "body": {"late": True}, "delay": 5}, True),  # the answer never came in time
 ])
@@ -48,6 +51,66 @@ def test_a_refused_connection_never_reached_the_agent(closed_port_url, make_requ
     error = failure(make_request({"url": closed_port_url}))
 
     assert (error.transient, error.reached) == (True, False)
+
+
+# Larger than the loopback socket buffers, so the write is still under way
+# when the server hangs up or stops reading.
+LARGE_INPUT = "x" * (32 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(("cut", "category"), [("close", "agent_error"), ("stall", "timeout")])
+def test_a_request_cut_off_before_its_body_was_sent_never_reached_the_agent(agent_server, make_request, cut,
+                                                                            category):
+    # httpx reports the hang-up as RemoteProtocolError, the same error as an
+    # answer lost after a whole request; only the request's progress tells them apart.
+    agent_server.reply(before_body=cut)
+
+    error = failure(make_request({"url": agent_server.url, "timeout": 0.5}, input=LARGE_INPUT))
+
+    assert (error.transient, error.reached, error.category) == (True, False, category)
+    assert agent_server.deliveries == []
+
+
+def test_no_connection_within_the_timeout_never_reached_the_agent(unanswered_url, make_request):
+    error = failure(make_request({"url": unanswered_url, "timeout": 0.3}))
+
+    assert (error.transient, error.reached, error.category) == (True, False, "timeout")
+    assert "could not connect" in str(error)
+
+
+def _chained(error: Exception, cause: Exception) -> Exception:
+    try:
+        try:
+            raise cause
+        except type(cause) as inner:
+            raise error from inner
+    except type(error) as outer:
+        return outer
+
+
+@pytest.mark.parametrize(("error", "sent", "expected"), [
+    (httpx.ConnectError("[Errno 111] Connection refused"), False, (True, False, "agent_error")),
+    (_chained(httpx.ConnectError("verify failed"), ssl.SSLCertVerificationError("verify failed")), False,
+     (False, False, "agent_error")),
+    (httpx.ConnectTimeout("timed out"), False, (True, False, "timeout")),
+    (httpx.PoolTimeout("timed out"), False, (True, False, "timeout")),
+    (httpx.WriteTimeout("timed out"), False, (True, False, "timeout")),
+    (httpx.WriteError("[Errno 32] Broken pipe"), False, (True, False, "agent_error")),
+    (httpx.ReadTimeout("timed out"), True, (True, True, "timeout")),
+    (httpx.ReadTimeout("timed out"), False, (True, False, "timeout")),
+    (httpx.RemoteProtocolError("Server disconnected"), True, (True, True, "agent_error")),
+    (httpx.RemoteProtocolError("Server disconnected"), False, (True, False, "agent_error")),
+    (httpx.ReadError("[Errno 104] Connection reset by peer"), True, (True, True, "agent_error")),
+    (httpx.ReadError("[Errno 104] Connection reset by peer"), False, (True, False, "agent_error")),
+    (httpx.DecodingError("invalid gzip"), True, (False, True, "agent_error")),
+    (httpx.LocalProtocolError("Illegal header value b's3cret'"), False, (False, None, "config")),
+])
+def test_each_httpx_error_says_whether_the_request_reached_the_agent(error, sent, expected):
+    """``sent``: the whole request was handed to the socket before ``error``."""
+    mapped = transport.transport_error(error, host="agent.test", timeout=5, sent=sent)
+
+    assert (mapped.transient, mapped.reached, mapped.category) == expected
+    assert "s3cret" not in str(mapped)
 
 
 @pytest.mark.parametrize("status", [401, 404, 422])

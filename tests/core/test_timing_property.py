@@ -2,16 +2,21 @@
 
 The reference shares nothing with the engine but the pinned zone data: it walks
 UTC minute by minute, converts each minute to wall time with ``zoneinfo``,
-matches the fields with its own simple matcher (on value sets the expression
-generator built, not parsed), applies the fold rule, and derives gap ticks from
-the wall-clock jumps it sees. Windows sit around real transitions of random
-zones in random years.
+matches the fields with its own simple matcher (on value sets and day rules the
+expression generator built, not parsed), applies the fold rule, and derives gap
+ticks from the wall-clock jumps it sees. Windows sit around real transitions of
+random zones in random years.
+
+The day rules (``L``, ``L-n``, ``nW``, ``LW``, ``nL``, ``n#k``) are decided
+here by date arithmetic on the day itself (is tomorrow in another month? which
+Monday-to-Friday day of this month is closest?), not from the month's shape as
+the engine does. A second property checks them over years of days in UTC.
 """
 from __future__ import annotations
 
-import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -39,33 +44,81 @@ FOCUS_ZONES = ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Amer
                "America/Nuuk", "Asia/Gaza", "America/Santiago", "Europe/Moscow"]
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+ONE_DAY = timedelta(days=1)
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 # --- the reference -----------------------------------------------------------------
 
+# A day rule, as the generator drew it: ("last", n) is L-n (L for n = 0);
+# ("weekday", n) is nW, ("weekday", None) LW; ("nth", w, k) is w#k, with k = 0 for wL.
+Rule = tuple[str, int | None] | tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class DayField:
+    text: str
+    values: frozenset[int]
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def star(self) -> bool:
+        return self.text.startswith("*") or self.text == "?"
+
+
 @dataclass(frozen=True)
 class Fields:
     text: str
     minute: frozenset[int]
     hour: frozenset[int]
-    dom: frozenset[int]
+    dom: DayField
     month: frozenset[int]
-    dow: frozenset[int]  # 0-6, Sunday 0
-    dom_star: bool
-    dow_star: bool
+    dow: DayField  # values 0-6, Sunday 0
 
     def matches(self, wall: datetime) -> bool:
-        if wall.minute not in self.minute or wall.hour not in self.hour or wall.month not in self.month:
-            return False
-        dom, dow = wall.day in self.dom, wall.isoweekday() % 7 in self.dow
-        return dom and dow if self.dom_star or self.dow_star else dom or dow
+        return wall.minute in self.minute and wall.hour in self.hour and day_matches(self, wall.date())
 
     def never_fires(self) -> bool:
-        longest = {m: calendar.monthrange(2024, m)[1] for m in range(1, 13)}
-        return (not self.dom_star and self.dow_star
-                and not any(d <= longest[m] for m in self.month for d in self.dom))
+        # Every month shape of the Gregorian calendar occurs in 28 years without
+        # a skipped leap year.
+        day, end = date(2000, 1, 1), date(2028, 1, 1)
+        while day < end:
+            if day_matches(self, day):
+                return False
+            day += ONE_DAY
+        return True
+
+
+@cache
+def day_matches(fields: Fields, day: date) -> bool:
+    if day.month not in fields.month:
+        return False
+    dom = day.day in fields.dom.values or any(rule_hits(rule, day) for rule in fields.dom.rules)
+    dow = day.isoweekday() % 7 in fields.dow.values or any(rule_hits(rule, day) for rule in fields.dow.rules)
+    return dom and dow if fields.dom.star or fields.dow.star else dom or dow
+
+
+def rule_hits(rule: Rule, day: date) -> bool:
+    if rule[0] == "last":
+        return (day + (rule[1] or 0) * ONE_DAY).month == day.month != (day + ((rule[1] or 0) + 1) * ONE_DAY).month
+    if rule[0] == "weekday":
+        return day == nearest_weekday(day, rule[1])
+    _, weekday, nth = rule
+    if day.isoweekday() % 7 != weekday:
+        return False
+    return (day + 7 * ONE_DAY).month != day.month if nth == 0 else (day.day + 6) // 7 == nth
+
+
+def nearest_weekday(day: date, target: int | None) -> date | None:
+    """The Monday-to-Friday day of ``day``'s month closest to day ``target`` (None: the last day)."""
+    month = [d for i in range(31) if (d := day.replace(day=1) + i * ONE_DAY).month == day.month]
+    if target is None:
+        target = len(month)
+    if target > len(month):
+        return None
+    weekdays = [d for d in month if d.isoweekday() <= 5]
+    return min(weekdays, key=lambda d: abs(d.day - target))
 
 
 def reference(fields: Fields, zone_name: str, gap: str, fold: str,
@@ -210,16 +263,105 @@ def expressions(draw: st.DrawFn, zone: str, anchor: datetime) -> Fields:
     walls.append(walls[0] + (_offset(walls[1]) - _offset(walls[0])))
     hours = sorted({(w.hour + d) % 24 for w in walls for d in (-1, 0, 1)})
     minutes = sorted({0, 15, 30, 45, 59} | {w.minute for w in walls})
-    days = sorted({w.day for w in walls})
     minute = draw(field(0, 59, minutes))
     hour = draw(field(0, 23, hours))
-    dom = draw(_mostly_star(1, 31, field(1, 31, days)))
+    dom, dow = draw(day_fields(sorted({w.date() + d * ONE_DAY for w in walls for d in (-1, 0, 1)})))
     month = draw(_mostly_star(1, 12, field(1, 12, [walls[0].month], MONTHS)))
-    dow = draw(_mostly_star(0, 7, field(0, 7, [walls[0].isoweekday() % 7], DAYS)))
-    text = " ".join(part[0] for part in (minute, hour, dom, month, dow))
-    return Fields(text, frozenset(minute[1]), frozenset(hour[1]), frozenset(dom[1]),
-                  frozenset(month[1]), frozenset(d % 7 for d in dow[1]),
-                  dom[0].startswith("*"), dow[0].startswith("*"))
+    text = " ".join((minute[0], hour[0], dom.text, month[0], dow.text))
+    return Fields(text, frozenset(minute[1]), frozenset(hour[1]), dom, frozenset(month[1]), dow)
+
+
+@st.composite
+def day_fields(draw: st.DrawFn, dates: list[date], plain: int = 3) -> tuple[DayField, DayField]:
+    """Day-of-month and day-of-week; at most one uses the extensions, the other is then * or ?.
+
+    ``plain`` to 2 is the odds against an extension.
+    """
+    kind = draw(st.sampled_from(["plain"] * plain + ["dom", "dow"]))
+    star = draw(st.sampled_from(["*", "?"]))
+    dom_days, weekdays = [d.day for d in dates], [d.isoweekday() % 7 for d in dates]
+    if kind == "dom":
+        dom = draw(_extended(dates, _dom_rule, field(1, 31, dom_days), weekday=False))
+        return dom, DayField(star, frozenset(range(7)))
+    if kind == "dow":
+        dow = draw(_extended(dates, _dow_rule, field(0, 7, weekdays, DAYS), weekday=True))
+        return DayField(star, frozenset(range(1, 32))), dow
+    dom = draw(_mostly_star(1, 31, field(1, 31, dom_days)))
+    dow = draw(_mostly_star(0, 7, field(0, 7, weekdays[:1], DAYS)))
+    return _plain(draw, *dom), _plain(draw, *dow, weekday=True)
+
+
+def _plain(draw: st.DrawFn, text: str, values: set[int], *, weekday: bool = False) -> DayField:
+    if text == "*" and not draw(st.integers(0, 4)):
+        text = "?"
+    return DayField(text, frozenset(_seven_is_sunday(values) if weekday else values))
+
+
+def _seven_is_sunday(values: set[int]) -> set[int]:
+    return {v % 7 for v in values}
+
+
+RuleStrategy = Callable[[list[date]], st.SearchStrategy[tuple[str, Rule]]]
+
+
+@st.composite
+def _extended(draw: st.DrawFn, dates: list[date], rule: RuleStrategy,
+              plain: st.SearchStrategy[tuple[str, set[int]]], *, weekday: bool) -> DayField:
+    """A list of one to three items, at least one of them a day rule."""
+    items: list[str] = []
+    values: set[int] = set()
+    rules: list[Rule] = []
+    for i in range(draw(st.integers(1, 3))):
+        if i == 0 or draw(st.booleans()):
+            text, drawn = draw(rule(dates))
+            items.append(text)
+            rules.append(drawn)
+            continue
+        text, more = draw(plain)
+        if not text.startswith("*"):  # a leading "*" would make the field unrestricted
+            items.append(text)
+            values |= _seven_is_sunday(more) if weekday else more
+    return DayField(",".join(items), frozenset(values), tuple(rules))
+
+
+@st.composite
+def _dom_rule(draw: st.DrawFn, dates: list[date]) -> tuple[str, Rule]:
+    day = draw(st.sampled_from(dates))
+    length = max(d.day for i in range(31) if (d := day.replace(day=1) + i * ONE_DAY).month == day.month)
+    form = draw(st.sampled_from(["L", "L-n", "nW", "LW"]))
+    case = str.lower if draw(st.integers(0, 3)) == 0 else str.upper
+    if form == "L-n":
+        before = draw(st.one_of(st.just(length - day.day), st.integers(1, 30)))
+        return (case(f"L-{before}") if before else case("L")), ("last", before)
+    if form == "nW":
+        target = draw(st.one_of(st.integers(max(1, day.day - 2), min(31, day.day + 2)), st.integers(1, 31)))
+        return case(f"{target}W"), ("weekday", target)
+    return (case("LW"), ("weekday", None)) if form == "LW" else (case("L"), ("last", 0))
+
+
+@st.composite
+def _dow_rule(draw: st.DrawFn, dates: list[date]) -> tuple[str, Rule]:
+    day = draw(st.sampled_from(dates))
+    weekday = draw(st.one_of(st.just(day.isoweekday() % 7), st.integers(0, 6)))
+    spelled = draw(st.sampled_from([str(weekday), DAYS[weekday], DAYS[weekday].lower()]
+                                   + (["7"] if weekday == 0 else [])))
+    if draw(st.booleans()):
+        return f"{spelled}{draw(st.sampled_from(['L', 'l']))}", ("nth", weekday, 0)
+    nth = draw(st.one_of(st.just(min(5, (day.day + 6) // 7)), st.integers(1, 5)))
+    return f"{spelled}#{nth}", ("nth", weekday, nth)
+
+
+@st.composite
+def day_windows(draw: st.DrawFn) -> tuple[Fields, datetime, datetime]:
+    """Day fields alone (fire at 00:00 UTC) and a window of a few years."""
+    start = datetime(draw(st.integers(1990, 2090)), draw(st.integers(1, 12)), 1, tzinfo=UTC)
+    start += draw(st.integers(0, 30)) * ONE_DAY
+    dates = sorted({(start + draw(st.integers(0, 2 * 366)) * ONE_DAY).date() for _ in range(3)})
+    dom, dow = draw(day_fields(dates, plain=1))
+    month = draw(_mostly_star(1, 12, field(1, 12, [d.month for d in dates], MONTHS)))
+    text = f"0 0 {dom.text} {month[0]} {dow.text}"
+    fields = Fields(text, frozenset({0}), frozenset({0}), dom, frozenset(month[1]), dow)
+    return fields, start, start + draw(st.integers(30, 2 * 366)) * ONE_DAY
 
 
 # --- the property ------------------------------------------------------------------
@@ -246,3 +388,19 @@ def test_engine_agrees_with_the_brute_force_reference(data: st.DataObject, gap: 
     following = [t for t in ticks if t.at > probe]
     nxt = next_tick(plan, after=probe)
     assert (nxt == following[0]) if following else (nxt is None or nxt.at > hi)
+
+
+@settings(SETTINGS, max_examples=100)
+@given(data=st.data())
+def test_day_rules_agree_with_the_reference_over_years(data: st.DataObject) -> None:
+    fields, lo, hi = data.draw(day_windows(), label="fields and window")
+    try:
+        plan = Plan(CronSpec(fields.text))
+    except TimingError as error:
+        assert fields.never_fires(), str(error)
+        assume(False)
+    ticks = ticks_between(plan, after=lo, until=hi, limit=MAX_TICKS)
+    days = [lo.date() + i * ONE_DAY for i in range(1, (hi - lo) // ONE_DAY + 1)]  # lo, hi: midnights
+    assert [t.at.date() for t in ticks] == [d for d in days if day_matches(fields, d)]
+    assert all(t.at.time() == datetime.min.time() for t in ticks)
+    event(f"rules: {' '.join(sorted({r[0] for r in fields.dom.rules + fields.dow.rules})) or 'none'}")

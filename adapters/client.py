@@ -10,6 +10,11 @@ under that process's id: a forked child never uses its parent's client. The
 child drops its copy unclosed, which only releases the child's duplicate file
 descriptors; nothing is sent on the parent's connections.
 
+Certificates are checked against the system's trust store (httpx would use
+certifi's bundle instead), so an agent behind a private CA installed on the
+host keeps working; ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` point elsewhere.
+Proxies come from ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``.
+
 Redirects are not followed: httpx would follow a 301/302/303 as a GET without
 the body, so the agent would never receive the run while the call looked
 successful. The caller turns a 3xx into a permanent error.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import ssl
 import threading
 
 import httpx
@@ -87,7 +93,8 @@ def _new_client() -> httpx.Client:
                           keepalive_expiry=keepalive_seconds())
     # The default timeout is never used (every request passes its own), but
     # an explicit one keeps a forgotten argument from meaning httpx's 5 s.
-    return httpx.Client(follow_redirects=False, limits=limits, timeout=request_timeout(30.0))
+    return httpx.Client(follow_redirects=False, limits=limits, timeout=request_timeout(30.0),
+                        verify=ssl.create_default_context())
 
 
 def _after_fork_in_child() -> None:

@@ -13,7 +13,7 @@ Config:
 The request body is ``{"run_id", "input", "session_id", "tick_at", "trigger",
 "attempt", "idempotency_key"}`` and the key is also sent as the
 ``Idempotency-Key`` header. A JSON reply is the run's output; any other 2xx
-body becomes ``{"text": body}``. Errors map as described in ``transport``.
+body becomes ``{"text": body}``. Errors map as tabled in ``docs/adapters.md``.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Config:
 
 Without a URL the text is logged at INFO on the ``tickwise.message`` logger.
 The output is ``{"message": text, "channel": channel}``. Webhook errors map as
-described in ``transport``.
+tabled in ``docs/adapters.md``.
 """
 from __future__ import annotations
 

@@ -4,35 +4,14 @@ One request path and one error mapping, so every adapter answers the same way
 to the same failure. Requests go through this process's pooled ``httpx``
 client (``client.py``): explicit timeouts, no redirects.
 
-=================================================  =========  ================  ==============
-failure (httpx error or status)                    retry?     category          agent reached?
-=================================================  =========  ================  ==============
-``ConnectError``: refused, DNS, TLS handshake      transient  ``agent_error``   no
-``ConnectTimeout``, ``PoolTimeout``                transient  ``timeout``       no
-``WriteTimeout``, ``WriteError``                   transient  ``timeout`` /     no
-                                                              ``agent_error``
-``ReadTimeout``: no answer within the timeout      transient  ``timeout``       maybe
-``RemoteProtocolError``, ``ReadError``: the        transient  ``agent_error``   maybe
-connection dropped after the request was sent
-body not finished within the timeout               transient  ``timeout``       maybe
-503, 408                                           transient  ``agent_error``   no
-429                                                transient  ``capacity``      no
-500, 502, 504, other 5xx                           transient  ``agent_error``   maybe
-401, 403                                           permanent  ``unauthorized``  no
-3xx (not followed; the error names where to)       permanent  ``agent_error``   no
-other 4xx, TLS certificate rejected                permanent  ``agent_error``   no
-undecodable body (``DecodingError``), too large    permanent  ``agent_error``   (n/a)
-bad header value, ``LocalProtocolError``           permanent  ``config``        no
-=================================================  =========  ================  ==============
-
-A 429 or 5xx carrying ``Retry-After`` (seconds or an HTTP date) makes the
-retry wait at least that long. "Maybe" means the request was sent whole: an
-agent that does not dedupe by idempotency key may have acted, so such a run
-is not retried blindly. A request cut off while it was being written is "no":
-its body is framed by ``Content-Length``, and a correct server acts only on a
-complete request. A 408 says the same in words (the server did not receive a
-complete request); on a kept-alive connection it is what a server sends as it
-closes an idle connection that a run was just written to.
+The mapping from httpx's typed errors and HTTP statuses to ``AdapterError``
+(transient, reached, category, retry_after) is tabled in ``docs/adapters.md``
+and tested in ``tests/adapters/test_reached.py``. In short: nothing that
+failed before the request was written whole reached the agent (a cut-off
+body is framed by ``Content-Length``, so a correct server never holds a
+request it could act on); a failure after that may have (``reached=True``),
+and then an agent that does not dedupe by idempotency key is not retried
+blindly. 429, 503 and 408 are the server saying it did not take the request.
 
 "Sent whole" is read from httpx's ``trace`` extension, not from the error's
 type alone: httpcore swallows a failed write and goes on to read, in case the

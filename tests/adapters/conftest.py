@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +68,7 @@ class AgentServer:
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self.scheme = "https" if tls else "http"
+        self.certificate: Path | None = None  # the self-signed certificate, for a client to trust
         if tls:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -226,6 +228,7 @@ def self_signed_server(tmp_path) -> Iterator[AgentServer]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server = AgentServer(tls=context).start()
+    server.certificate = cert
     yield server
     server.stop()
 

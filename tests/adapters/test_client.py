@@ -86,6 +86,18 @@ def test_a_connection_left_mid_answer_is_not_reused(fresh_client, agent_server, 
     assert agent_server.connections == 2
 
 
+def test_a_tls_agent_trusted_through_ssl_cert_file_is_reached_on_one_connection(fresh_client, self_signed_server,
+                                                                                  make_request, monkeypatch):
+    # Read by OpenSSL when the client loads the system's trust store.
+    monkeypatch.setenv("SSL_CERT_FILE", str(self_signed_server.certificate))
+
+    for _ in range(3):
+        call(make_request, self_signed_server.url + "/runs")
+
+    assert len(self_signed_server.deliveries) == 3
+    assert self_signed_server.connections == 1  # one TLS handshake for the three
+
+
 def test_a_forked_process_opens_its_own_connection(fresh_client, agent_server, make_request):
     # A Celery prefork child starts as a copy of its parent, pool included.
     call(make_request, agent_server.url)

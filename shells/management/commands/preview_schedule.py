@@ -15,6 +15,8 @@ from django.utils import timezone as django_timezone
 from core import timing
 from schedules.models import Schedule
 
+from ._arguments import instant, one_line, schedule_named, whole_number
+
 FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 CRON_ONLY = ("tz", "dst_gap", "dst_fold")
 
@@ -43,9 +45,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         title, plan, runs_so_far = self._plan(options)
-        after = _after(options["after"])
-        ticks = timing.ticks_between(plan, after=after, until=FAR_FUTURE,
-                                     limit=_count(options["count"]), runs_so_far=runs_so_far)
+        count = whole_number("--count", options["count"], low=1, high=timing.MAX_TICKS)
+        after = django_timezone.now() if options["after"] is None else instant("--after", options["after"])
+        ticks = timing.ticks_between(plan, after=after, until=FAR_FUTURE, limit=count, runs_so_far=runs_so_far)
         rows = [_row(tick) for tick in ticks]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
@@ -63,39 +65,30 @@ class Command(BaseCommand):
             return _stored(options["schedule"])
         if options["cron"] is None:
             raise CommandError("give a stored schedule (ID or AGENT/NAME) or --cron EXPRESSION")
-        return _adhoc(options["cron"], options["tz"] or "UTC",
-                      options["dst_gap"] or "skip", options["dst_fold"] or "first")
+        return _adhoc(options["cron"], _given(options["tz"], "UTC"),
+                      _given(options["dst_gap"], "skip"), _given(options["dst_fold"], "first"))
 
 
 def _adhoc(expr: str, tz: str, gap: str, fold: str) -> tuple[str, timing.Plan, int]:
     try:
         spec = timing.CronSpec(expr, tz, gap, fold)
-    except timing.TimingError as error:
-        raise CommandError(str(error)) from error
+    except ValueError as error:  # a TimingError, or int()'s own limit on a 5000-digit cron field
+        raise one_line(str(error)) from None
     return f"{expr!r} in {tz} (dst_gap={gap}, dst_fold={fold})", timing.Plan(spec), 0
 
 
 def _stored(ref: str) -> tuple[str, timing.Plan, int]:
-    schedule = _lookup(ref)
+    schedule = schedule_named(ref)
     try:
         plan = schedule.plan()
     except (timing.TimingError, TypeError) as error:
-        raise CommandError(f"schedule {schedule} (#{schedule.pk}) cannot be planned: {error}") from error
+        raise one_line(f"schedule {schedule} (#{schedule.pk}) cannot be planned: {error}") from None
     return f"{schedule} (#{schedule.pk}): {_describe(schedule)}", plan, schedule.run_count
 
 
-def _lookup(ref: str) -> Schedule:
-    schedules = Schedule.objects.live().select_related("agent")
-    if ref.isascii() and ref.isdigit():
-        found = schedules.filter(pk=int(ref)).first()
-    elif "/" in ref:
-        agent, _, name = ref.partition("/")
-        found = schedules.filter(agent__name=agent, name=name).first()
-    else:
-        raise CommandError(f"schedule: expected an id or AGENT/NAME, got '{ref}'")
-    if found is None:
-        raise CommandError(f"schedule: no schedule '{ref}'")
-    return found
+def _given(value: str | None, default: str) -> str:
+    # An empty --tz "" is bad input (the engine says so), not a request for the default.
+    return default if value is None else value
 
 
 def _describe(schedule: Schedule) -> str:
@@ -105,25 +98,6 @@ def _describe(schedule: Schedule) -> str:
     if schedule.kind == "interval":
         return f"every {schedule.interval} ({schedule.interval_mode})"
     return "one-shot"
-
-
-def _after(text: str | None) -> datetime:
-    if text is None:
-        return django_timezone.now()
-    try:
-        after = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"--after: '{text}' is not an ISO 8601 instant, "
-                           f"e.g. 2026-03-07T00:00:00Z") from None
-    if after.tzinfo is None:
-        raise CommandError(f"--after: '{text}' has no offset; add Z or +HH:MM")
-    return after
-
-
-def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= timing.MAX_TICKS:
-        raise CommandError(f"--count must be a whole number from 1 to {timing.MAX_TICKS}, got '{text}'")
-    return int(text)
 
 
 def _utc(moment: datetime) -> str:

@@ -3,40 +3,48 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from runs.models import TERMINAL_STATES, Run, RunState
 from runs.services.manual import run_now
-from schedules.selectors import schedule_lookup
+
+from ._arguments import one_line, schedule_named, seconds
+
+MAX_WAIT = 86_400.0  # a day: longer waits belong to a job runner, not a terminal
 
 
 class Command(BaseCommand):
     help = "Start a run of AGENT/SCHEDULE (or a schedule id) now; works on paused schedules too."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("schedule", help="AGENT/SCHEDULE or a schedule id")
         parser.add_argument("--wait", action="store_true", help="follow the run to its end")
-        parser.add_argument("--timeout", type=float, default=600, help="seconds --wait waits at most")
+        parser.add_argument("--timeout", default=600,
+                            help=f"seconds --wait waits at most, above 0 and at most {MAX_WAIT:g} (default 600)")
         parser.add_argument("--json", action="store_true", help="print the run as JSON")
 
-    def handle(self, *args, **options):
-        schedule = schedule_lookup(options["schedule"])
-        if schedule is None:
-            raise CommandError(f"no schedule {options['schedule']!r} (use AGENT/SCHEDULE or an id)")
-        run = run_now(schedule, now=timezone.now())
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Every argument is checked before anything starts: a bad --timeout never leaves a run behind.
+        timeout = seconds("--timeout", options["timeout"], high=MAX_WAIT)
+        schedule = schedule_named(options["schedule"])
+        now = timezone.now()
+        run = run_now(schedule, now=now)
+        if run is None:
+            raise CommandError(f"a manual run of {schedule} at {now.isoformat()} was already dispatched")
         if options["wait"]:
-            run = self._wait(run, options["timeout"])
+            run = self._wait(run, timeout)
         self._print(run, options["json"])
         if run.state in (RunState.FAILED, RunState.DEAD, RunState.CANCELLED, RunState.UNKNOWN):
-            raise CommandError(f"run {run.pk} ended {run.state}: {run.error_message}")
+            raise one_line(f"run {run.pk} ended {run.state}: {run.error_message}")
 
     def _wait(self, run: Run, timeout: float) -> Run:
         deadline = time.monotonic() + timeout
         while run.state not in TERMINAL_STATES:
             if time.monotonic() > deadline:
-                raise CommandError(f"run {run.pk} still {run.state} after {timeout:.0f}s")
+                raise CommandError(f"run {run.pk} still {run.state} after {timeout:g}s")
             time.sleep(0.2)
             run.refresh_from_db()
         return run

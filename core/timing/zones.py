@@ -14,6 +14,7 @@ disagree about an offset.
 from __future__ import annotations
 
 import calendar
+import difflib
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import TimingError
 from .instants import MAX_SECS, MIN_SECS, SECOND, naive_from_secs
+from .legacyzones import is_regional, refusal, suggestion
 
 DAY = 86_400
 # Names zoneinfo accepts that describe no place: the host's own setting, the
@@ -36,8 +38,24 @@ def _tzdata_names() -> frozenset[str]:
     return frozenset(listing.split()) - _NOT_PLACES
 
 
-ALLOWED_TIMEZONES: frozenset[str] = _tzdata_names()
-_BY_LOWER = {name.lower(): name for name in ALLOWED_TIMEZONES}
+def _squashed(name: str) -> str:
+    """A name as people mistype it alike: case, spaces, "_" and "-" ignored."""
+    return "".join(name.split()).lower().replace("_", "").replace("-", "")
+
+
+_TZDATA_NAMES = _tzdata_names()
+# Regional names only: see ``legacyzones`` for what is refused and why.
+ALLOWED_TIMEZONES: frozenset[str] = frozenset(filter(is_regional, _TZDATA_NAMES))
+REFUSED_TIMEZONES: frozenset[str] = _TZDATA_NAMES - ALLOWED_TIMEZONES
+# Near-miss lookups. A refused name typed loosely suggests its regional zone;
+# a bare city ("berlin", "New York") suggests its zone. Where two names end in
+# the same city they are one place under two names (America/Indianapolis and
+# America/Indiana/Indianapolis), so either is right: the first in order is used.
+_BY_SQUASHED = {_squashed(name): hint for name in REFUSED_TIMEZONES if (hint := suggestion(name))} | {
+    _squashed(name): name for name in ALLOWED_TIMEZONES}
+_BY_CITY: dict[str, str] = {}
+for _name in sorted(ALLOWED_TIMEZONES):
+    _BY_CITY.setdefault(_squashed(_name.rpartition("/")[2]), _name)
 
 
 @dataclass(frozen=True)
@@ -76,11 +94,26 @@ def _load(name: str) -> ZoneRules:
 def _unknown_zone_message(name: str) -> str:
     if not name.strip():
         return "timezone: empty name (use an IANA name such as 'Europe/Berlin')"
+    if name in REFUSED_TIMEZONES:
+        return refusal(name)
     shown = name if name.isprintable() else repr(name)[1:-1]  # keep the message on one line
-    hint = _BY_LOWER.get(name.strip().lower())
+    hint = _near_miss(name)
     if hint:
         return f"timezone: unknown zone '{shown}'; did you mean '{hint}'?"
     return f"timezone: unknown zone '{shown}' (use an IANA name such as 'Europe/Berlin')"
+
+
+def _near_miss(name: str) -> str | None:
+    """The zone a mistyped name most likely means: same letters, a bare city, or a close spelling."""
+    typed = _squashed(name)
+    found = _BY_SQUASHED.get(typed) or _BY_CITY.get(typed)
+    if found:
+        return found
+    close = difflib.get_close_matches(typed, _BY_SQUASHED, n=1, cutoff=0.85)
+    if close:
+        return _BY_SQUASHED[close[0]]
+    close = difflib.get_close_matches(typed, _BY_CITY, n=1, cutoff=0.85)
+    return _BY_CITY[close[0]] if close else None
 
 
 def read_tzif(data: bytes) -> tuple[list[int], str]:

@@ -217,6 +217,57 @@ def test_unknown_zones(name: str, says: str) -> None:
     assert says in error_of(CronSpec, "0 0 * * *", name)
 
 
+@pytest.mark.parametrize(("name", "says"), [
+    ("EST", "timezone: 'EST' is UTC-05:00 all year, never EDT; use a regional zone such as 'America/New_York'"),
+    ("MST", "'MST' is UTC-07:00 all year, never MDT; use a regional zone such as 'America/Denver' "
+            "(or 'America/Phoenix', which keeps MST all year)"),
+    ("HST", "use a regional zone such as 'Pacific/Honolulu'"),
+    ("EST5EDT", "'EST5EDT' is a legacy POSIX-style rule, not a place; use a regional zone such as 'America/New_York'"),
+    ("CST6CDT", "such as 'America/Chicago'"),
+    ("MST7MDT", "such as 'America/Denver'"),
+    ("PST8PDT", "such as 'America/Los_Angeles'"),
+    ("CET", "'CET' is an abbreviation, not a place; use a regional zone such as 'Europe/Berlin'"),
+    ("Etc/GMT+5", "'Etc/GMT+5' is a fixed offset, UTC-05:00 all year (POSIX signs are inverted), with no region "
+                  "and no daylight saving; use the zone of the place, e.g. 'America/New_York', or 'UTC'"),
+    ("Etc/GMT-1", "UTC+01:00 all year"),
+    ("Etc/GMT+12", "UTC-12:00 all year (POSIX signs are inverted), with no region and no daylight saving; "
+                   "use the zone of the place, or 'UTC'"),
+    ("GMT", "'GMT' is another name for UTC; use 'UTC' (or 'Europe/London' for UK time, GMT in winter and "
+            "BST in summer)"),
+    ("Etc/GMT", "use 'UTC' (or 'Europe/London'"),
+    ("Zulu", "'Zulu' is another name for UTC; use 'UTC'"),
+    ("US/Eastern", "'US/Eastern' is a deprecated alias; use 'America/New_York'"),
+    ("GB", "use 'Europe/London'"),
+    ("Japan", "use 'Asia/Tokyo'"),
+])
+def test_legacy_zone_names_are_refused_with_the_regional_zone(name: str, says: str) -> None:
+    assert says in error_of(validate_timezone, name)
+    assert says in error_of(CronSpec, "0 9 * * *", name)
+
+
+@pytest.mark.parametrize("name", ["UTC", "Etc/UTC", "Europe/Oslo", "Asia/Calcutta", "America/Indianapolis"])
+def test_utc_and_regional_aliases_stay_valid(name: str) -> None:
+    # Same clock as their current names; Etc/UTC is what many images report.
+    assert str(validate_timezone(name)) == name
+
+
+@pytest.mark.parametrize(("name", "meant"), [
+    ("America/NewYork", "America/New_York"),
+    ("america/new york", "America/New_York"),
+    ("America/New-York", "America/New_York"),
+    ("Europe/Berln", "Europe/Berlin"),
+    ("Amerca/Chicago", "America/Chicago"),
+    ("Berlin", "Europe/Berlin"),
+    ("New York", "America/New_York"),
+    ("kolkata", "Asia/Kolkata"),
+    ("us/eastern", "America/New_York"),  # a legacy name typed loosely: its regional zone
+    ("est", "America/New_York"),
+    ("utc", "UTC"),
+])
+def test_near_misses_get_a_suggestion(name: str, meant: str) -> None:
+    assert error_of(validate_timezone, name).endswith(f"did you mean '{meant}'?")
+
+
 def test_non_string_zone() -> None:
     assert "must be a string" in error_of(validate_timezone, 5)
     assert "must be a string, not list" in error_of(validate_timezone, ["UTC"])

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 import pytest
 import tzdata
 
 from core.timing import ALLOWED_TIMEZONES, validate_timezone
-from core.timing.zones import zone_rules
+from core.timing.legacyzones import refusal, suggestion
+from core.timing.zones import REFUSED_TIMEZONES, zone_rules
 
 UTC = UTC
 
@@ -18,11 +20,58 @@ def test_the_loaded_tz_database_is_the_pinned_tzdata_release() -> None:
     assert tzdata.IANA_VERSION == "2026f"
 
 
-def test_allow_list_is_zoneinfos_list_without_non_places() -> None:
+def test_allow_list_is_zoneinfos_regional_names() -> None:
     assert zoneinfo.available_timezones() >= ALLOWED_TIMEZONES
-    assert {"UTC", "Etc/UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"} <= ALLOWED_TIMEZONES
+    assert {"UTC", "Etc/UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham",
+            "America/Argentina/Buenos_Aires", "Europe/Oslo", "Antarctica/Troll"} <= ALLOWED_TIMEZONES
     assert not {"localtime", "Factory", "posixrules"} & ALLOWED_TIMEZONES
-    assert len(ALLOWED_TIMEZONES) > 550
+    assert not {"EST", "MST", "HST", "EST5EDT", "CET", "GMT", "Etc/GMT+5", "US/Eastern", "Japan"} & ALLOWED_TIMEZONES
+    areas = {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
+             "Indian", "Pacific"}
+    assert {name for name in ALLOWED_TIMEZONES if name.split("/")[0] not in areas} == {"UTC", "Etc/UTC"}
+    assert len(ALLOWED_TIMEZONES) > 480
+
+
+def test_every_refused_tz_database_name_is_explained_with_a_regional_zone() -> None:
+    # A tzdata bump that adds a name nobody mapped fails here, not in a user's face.
+    listed = set(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
+    refused = listed - ALLOWED_TIMEZONES - {"localtime", "Factory", "posixrules"}
+    assert refused == REFUSED_TIMEZONES
+    assert len(refused) > 100
+    for name in refused:
+        hint = suggestion(name)
+        assert hint in ALLOWED_TIMEZONES, name
+        assert f"'{hint}'" in refusal(name), name
+        assert "is not a regional zone" not in refusal(name), name
+
+
+def _pinned(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo.from_file(resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb"),
+                                       key=name)
+
+
+def _offsets(zone: zoneinfo.ZoneInfo) -> list[timedelta | None]:
+    start = datetime(1990, 1, 1, tzinfo=UTC)
+    return [(start + timedelta(days=7 * week)).astimezone(zone).utcoffset() for week in range(52 * 50)]
+
+
+# Their suggestion is what people mean by them, not what they are: EST and MST
+# are offsets without daylight saving, so their clock differs in summer.
+DIFFERENT_ON_PURPOSE = {"EST", "MST"}
+
+
+def test_a_deprecated_alias_suggests_a_zone_with_the_same_clock() -> None:
+    # Since 1990, week by week: the suggestion keeps the alias's wall clock, so
+    # switching a schedule over changes nothing but its name.
+    for name in sorted(REFUSED_TIMEZONES - DIFFERENT_ON_PURPOSE):
+        if (hint := suggestion(name)) != "UTC" and not name.startswith("Etc/GMT"):
+            assert _offsets(_pinned(name)) == _offsets(_pinned(hint)), name
+
+
+def test_est_is_not_new_york_time_which_is_why_it_is_refused() -> None:
+    summer = datetime(2026, 7, 1, 14, 0, tzinfo=UTC)
+    assert summer.astimezone(_pinned("EST")).hour == 9
+    assert summer.astimezone(_pinned("America/New_York")).hour == 10
 
 
 def test_validate_timezone_returns_a_zone_named_as_asked() -> None:

@@ -1,4 +1,4 @@
-"""The floor for ``bench_workers.py``: a bare Celery app with one no-op task.
+"""The floor for ``python -m bench.workers``: a bare Celery app with one no-op task.
 
 Same broker and the same delivery settings as Tickwise's workers (``acks_late``
 with ``reject_on_worker_lost``, prefetch 1, JSON, the same time limits), but no
@@ -6,7 +6,7 @@ Django, no database and no result backend. The task records its completion
 with one ``RPUSH`` so the driver can count completions and compute latency
 without polling a result store.
 
-    python -m celery -A bench.workers_raw_app worker --queues bench-workers-raw
+    python -m celery -A bench.workers.raw_app worker --queues bench-workers-raw
 """
 from __future__ import annotations
 

@@ -1,14 +1,16 @@
 """Where a fire's time goes: the queries of one dispatch and one execute, and their cost per run.
 
-Used by ``bench_workers.py`` once its workers are stopped; runs in the driver
+Used by ``python -m bench.workers`` once its workers are stopped; runs in the driver
 process against the benchmark's database.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.common import chunks
 
 
 @dataclass
@@ -53,7 +55,7 @@ def profile_run(schedules: list, *, batch: int, count: int = 300) -> Profile:
     with CaptureQueriesContext(connection) as executed:
         execute([run_id])
     began = time.perf_counter()
-    ids = [run_id for chunk in _chunks(schedules[:count], batch) for run_id in dispatch(chunk)]
+    ids = [run_id for chunk in chunks(schedules[:count], batch) for run_id in dispatch(chunk)]
     dispatch_ms = (time.perf_counter() - began) * 1000 / len(ids)
     third = len(ids) // 3
     warm = _cost(lambda: execute(ids[:third]), third)
@@ -105,7 +107,3 @@ def _shorten(sql: str, width: int = 140) -> str:
     sql = " ".join(sql.split())
     return sql if len(sql) <= width else sql[:width - 1] + "…"
 
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

@@ -1,0 +1,1 @@
+"""End-to-end fires per second with two workers, against raw Celery: ``python -m bench.workers``."""

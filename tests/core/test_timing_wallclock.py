@@ -114,7 +114,7 @@ def test_extreme_dates_are_refused_not_overflowed(wall: datetime) -> None:
 
 
 def test_the_supported_range_reads_in_every_offset() -> None:
-    for zone in ("Pacific/Kiritimati", "Etc/GMT+12", NY):
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", NY):
         assert read("0002-01-02 00:00", zone).year in (1, 2)
         assert read("9997-12-30 23:59:59.999999", zone).year in (9997, 9998)
 

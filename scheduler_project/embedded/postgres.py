@@ -1,7 +1,10 @@
 """The embedded PostgreSQL server: initdb once, pg_ctl start/stop, one database.
 
 PostgreSQL refuses to run as root, so when started by root the cluster is
-owned by an unprivileged system user (``tickwise``) created on first use.
+owned by an unprivileged system user (``tickwise``) created on first use. That
+user must be able to enter every folder above the state folder and the server
+binaries; nothing here loosens a folder's permissions to make that so (see
+docs/operations.md, "The state folder").
 Durability settings are relaxed (``fsync=off``): this server is for one
 developer machine and its tests, where a power cut loses nothing of value;
 crash *of processes* — what the ledger guarantees are about — is unaffected.
@@ -14,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .binaries import postgres_bin_dir
-from .state import accepts_connections, free_port, pid_alive, read_json, state_dir, write_json
+from .state import accepts_connections, free_port, pid_alive, read_json, read_pid, state_dir, write_json
 
 DATABASE = "tickwise"
 SUPERUSER = "postgres"
@@ -42,13 +45,15 @@ def url() -> str:
     return f"postgres://{SUPERUSER}@127.0.0.1:{_port()}/{DATABASE}"
 
 
+def is_recorded_alive() -> bool:
+    """Read-only: the state folder records a port and a live server process."""
+    pid = read_pid(_data() / "postmaster.pid")
+    return bool(pid and _port() and pid_alive(pid))
+
+
 def is_running() -> bool:
-    pidfile = _data() / "postmaster.pid"
     port = _port()
-    if not pidfile.exists() or port is None:
-        return False
-    pid = int(pidfile.read_text().split()[0])
-    return pid_alive(pid) and accepts_connections(port)
+    return bool(port and is_recorded_alive() and accepts_connections(port))
 
 
 def ensure_running() -> bool:
@@ -106,13 +111,28 @@ def _prepare_owner() -> None:
         user = pwd.getpwnam(SYSTEM_USER)
     for path in [_root(), *(p for p in _root().rglob("*"))]:
         os.chown(path, user.pw_uid, user.pw_gid)
-    _allow_traversal(_root().parent)
-    _allow_traversal(postgres_bin_dir())
+    for path in (_root(), postgres_bin_dir()):
+        _check_reachable(path, user)
 
 
-def _allow_traversal(path: Path) -> None:
-    """The server user must reach its data and binaries through every parent folder."""
-    for folder in [path, *path.parents]:
-        mode = folder.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(folder, mode | 0o005)
+def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
+    """Fail with the folder to fix when the server user cannot reach ``path``.
+
+    Checked up front because initdb's own error ("could not change directory")
+    does not say which folder, and changing the permissions of folders this
+    project does not own (a home folder, /tmp/pytest-of-root) is not ours to do.
+    """
+    for folder in reversed([path, *path.parents]):
+        info = folder.stat()
+        if info.st_uid == user.pw_uid:
+            allowed = info.st_mode & 0o100
+        elif info.st_gid == user.pw_gid:
+            allowed = info.st_mode & 0o010
+        else:
+            allowed = info.st_mode & 0o001
+        if not allowed:
+            raise RuntimeError(
+                f"the embedded PostgreSQL runs as the system user {SYSTEM_USER!r} (PostgreSQL refuses root), "
+                f"who may not enter {folder}: allow it (chmod o+x {folder}) or set TICKWISE_STATE_DIR "
+                "to a folder it can reach (docs/operations.md)"
+            )

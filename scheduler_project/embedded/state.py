@@ -52,6 +52,14 @@ def accepts_connections(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def read_pid(path: Path) -> int | None:
+    """The pid on the first line of a server's pid file; None when there is none to read."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

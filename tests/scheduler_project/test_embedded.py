@@ -1,6 +1,12 @@
 """The embedded servers start from the wheels, serve real clients, and stop cleanly."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import psycopg
 import pytest
 import redis
@@ -9,17 +15,26 @@ from scheduler_project import embedded
 
 
 @pytest.fixture
-def own_state(tmp_path, monkeypatch):
-    # A state folder of its own: these servers are not the test session's.
-    monkeypatch.setenv("TICKWISE_STATE_DIR", str(tmp_path / "state"))
-    yield tmp_path / "state"
+def own_state(monkeypatch) -> Iterator[Path]:
+    # A state folder of its own: these servers are not the test session's. Not
+    # under tmp_path: pytest makes that 0700, and when the tests run as root the
+    # server user must be able to enter every folder above its data.
+    folder = Path(tempfile.mkdtemp(prefix="tickwise-state-"))
+    folder.chmod(0o755)
+    monkeypatch.setenv("TICKWISE_STATE_DIR", str(folder / "state"))
+    yield folder / "state"
     embedded.stop_servers()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_servers_start_serve_and_stop(own_state):
     servers = embedded.ensure_servers()
     assert servers.started == ("postgres", "redis")
+    # ensure_servers() returns only once each server is what servers_status() checks:
+    # redis-server accepts connections before it writes its pid file (measured:
+    # 6 starts in 30), so waiting for the port alone made this line flaky.
     assert embedded.servers_status() == {"postgres": True, "redis": True}
+    assert set(embedded.running_urls().values()) == {servers.database_url, servers.redis_url}
 
     with psycopg.connect(servers.database_url.replace("postgres://", "postgresql://")) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("tickwise",)
@@ -31,6 +46,7 @@ def test_servers_start_serve_and_stop(own_state):
 
     embedded.stop_servers()
     assert embedded.servers_status() == {"postgres": False, "redis": False}
+    assert embedded.running_urls() == {}
     assert not (own_state / "postgres" / "data" / "postmaster.pid").exists()
 
 
@@ -46,3 +62,16 @@ def test_restart_keeps_data(own_state):
     assert restarted.started == ("postgres", "redis")
     with psycopg.connect(restarted.database_url.replace("postgres://", "postgresql://")) as conn:
         assert conn.execute("SELECT n FROM kept").fetchone() == (7,)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as a separate user only when started by root")
+def test_a_folder_the_server_user_cannot_enter_is_named_not_chmodded(monkeypatch):
+    folder = Path(tempfile.mkdtemp(prefix="tickwise-closed-"))  # 0700, owned by root
+    monkeypatch.setenv("TICKWISE_STATE_DIR", str(folder / "state"))
+    try:
+        with pytest.raises(RuntimeError, match=f"may not enter {folder}: allow it"):
+            embedded.ensure_servers()
+        assert folder.stat().st_mode & 0o777 == 0o700
+    finally:
+        embedded.stop_servers()
+        shutil.rmtree(folder, ignore_errors=True)

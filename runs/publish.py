@@ -62,6 +62,23 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
     return len(run_ids)
 
 
+def queued_messages() -> int | None:
+    """How many messages wait in the execute queue, by the broker's count; None when it cannot say.
+
+    Asked through kombu's public ``queue_declare`` (for Redis, the length of
+    the queue's lists), so the answer needs no broker internals. The outbox
+    sweeper uses it to tell a lost message from one waiting its turn.
+    """
+    app = current_app
+    queue = app.amqp.router.route({}, EXECUTE_TASK, None, None)["queue"]
+    try:
+        with app.connection_for_read() as broker:
+            return int(queue.bind(broker.default_channel).queue_declare().message_count)
+    except BROKER_ERRORS as error:
+        log.warning("could not count the queued messages: %s: %s", type(error).__name__, error)
+        return None
+
+
 def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:
     """Publish once the current transaction commits; at once outside one.
 

@@ -112,6 +112,23 @@ MARK_PUBLISHED = Prepared(
     f"UPDATE {RUN} SET published_at = now() WHERE id = ANY(%(ids)s::bigint[]) AND state = '{RunState.PENDING}'")
 
 
+# --- outbox: published runs whose message left the queue ---------------------------------
+
+# For each pending run published at or before %(stale)s (and due), how many
+# pending runs were published after it (``behind``): if its message were still
+# queued, all of theirs would be queued behind it (``housekeeping.runs_lost``).
+# Ties in ``published_at`` (one beat batch) are ordered by id, as they were sent.
+PENDING_PUBLISHED_BEHIND = f"""
+SELECT id, behind FROM (
+    SELECT id, published_at, not_before,
+           count(*) OVER (ORDER BY published_at DESC, id DESC) - 1 AS behind
+      FROM {RUN} WHERE state = '{RunState.PENDING}' AND published_at IS NOT NULL
+) pending
+ WHERE published_at <= %(stale)s AND (not_before IS NULL OR not_before <= %(now)s)
+ ORDER BY published_at, id LIMIT %(batch)s
+"""
+
+
 # --- dispatch: new runs, one statement per batch ----------------------------------------
 
 class RunInsert:

@@ -31,6 +31,7 @@ from core.prepared import Prepared, instance_from_row
 
 from .. import sql
 from ..models import AgentCall, Run, RunQuerySet, RunState, SkipReason
+from .ended import run_ended
 
 log = logging.getLogger("tickwise.claim")
 
@@ -107,11 +108,14 @@ def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | Non
                          intent=intent)
         if decision is Overlap.WAIT:
             _fenced_pending(run).update(buffered=True, published_at=None, not_before=now + BUFFER_RECHECK)
+            skipped = False
         else:
-            _fenced_pending(run).update(state=RunState.SKIPPED, skip_reason=SkipReason.OVERLAP,
-                                        buffered=False, finished_at=now)
+            skipped = bool(_fenced_pending(run).update(state=RunState.SKIPPED, skip_reason=SkipReason.OVERLAP,
+                                                       buffered=False, finished_at=now))
         log.info("run %s: overlap policy %s decided %s", run.id, run.overlap_policy, decision.value)
-        return None
+    if skipped:
+        run_ended(run, now=now, failed=False)  # a skipped tick ends its run: the next one is planned
+    return None
 
 
 def scope_column(run: Run) -> tuple[str, object]:

@@ -3,20 +3,31 @@
 No transaction is held across the agent call. The claim (``claim.py``) fences
 the attempt; the intent row is written before the call and completed after it
 (``outcome.py``); a heartbeat keeps the lease while the agent works.
+
+Every way an attempt can go wrong ends the run at once, under the same
+fencing, instead of leaving it for the reaper: an inactive agent
+(``skipped: inactive_agent``), an input that cannot be rendered or an adapter
+kind that does not exist (``failed: config``, before any claim), and an
+adapter that raises something other than ``AdapterError`` (see
+``_unexpected``).
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError
 
-from adapters import AdapterError, AgentRequest, adapter_for
+from adapters import Adapter, AdapterError, AgentRequest, adapter_for
 from core.inputs import render_template
 
-from ..models import ErrorCategory, Run, RunState
+from ..models import ErrorCategory, Run, RunState, SkipReason
 from . import outcome
 from .claim import Claim, lease_for, run_claim, run_load
+from .ended import one_line, run_end_unclaimed
 from .heartbeat import Heartbeat
 
 log = logging.getLogger("tickwise.execute")
@@ -24,30 +35,110 @@ log = logging.getLogger("tickwise.execute")
 HISTORY_LIMIT = 20
 
 
+class Unstartable(Exception):
+    """This attempt cannot start: the run ends with ``state`` and the message, without a claim."""
+
+    def __init__(self, message: str, *, state: str = RunState.FAILED, skip_reason: str = "") -> None:
+        super().__init__(message)
+        self.state, self.skip_reason = state, skip_reason
+
+
 def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     """Run one attempt; returns the state recorded, or None when there was nothing to do."""
     run = run_load(run_id)
-    if run is None or run.state != RunState.PENDING:
-        return None  # a duplicate delivery: another attempt owns (or finished) the run
-    run_input = render_input(run)
+    if run is None or run.state != RunState.PENDING or (run.not_before and run.not_before > now):
+        return None  # a duplicate delivery (another attempt owns or finished the run), or a retry not due
+    try:
+        adapter, run_input = _prepare(run)
+    except Unstartable as reason:
+        return _end_unstarted(run, reason, now=now)
     claim = run_claim(run, owner=owner, now=now, intent=run_input)
     if claim is None:
         return None
+    return _attempt(claim, adapter, run_input, now=now)
+
+
+def _prepare(run: Run) -> tuple[Adapter, str]:
+    """The adapter and the rendered input; ``Unstartable`` when the run cannot start.
+
+    Checked before the claim: none of these can be helped by a retry, and a
+    run that cannot start must end now, not wait for a lease to expire.
+    """
+    if not run.agent.is_active:
+        if run.attempt == 0:
+            raise Unstartable(f"agent {run.agent.name} is inactive", state=RunState.SKIPPED,
+                              skip_reason=SkipReason.INACTIVE_AGENT)
+        # An earlier attempt ran: "skipped" would say the tick never ran.
+        raise Unstartable(f"agent {run.agent.name} became inactive before attempt {run.attempt + 1}")
+    try:
+        adapter = adapter_for(run.agent.adapter)
+    except AdapterError as error:
+        raise Unstartable(str(error)) from error
+    try:
+        return adapter, render_input(run)
+    except DatabaseError:
+        raise
+    except Exception as error:  # the template, the zone: a saved definition the worker cannot use
+        raise Unstartable(f"input could not be rendered: {one_line(error)}") from error
+
+
+def _end_unstarted(run: Run, reason: Unstartable, *, now: datetime) -> str | None:
+    message = str(reason)
+    category = "" if reason.state == RunState.SKIPPED else ErrorCategory.CONFIG
+    if not run_end_unclaimed(run, state=reason.state, skip_reason=reason.skip_reason, category=category,
+                             message=message, now=now):
+        return None  # another delivery moved the run first
+    log.warning("run %s: %s: %s", run.id, reason.skip_reason or "failed before the call", message)
+    return reason.state
+
+
+def _attempt(claim: Claim, adapter: Adapter, run_input: str, *, now: datetime) -> str | None:
     watch_cancel = claim.run.overlap_policy == "cancel_previous"
-    adapter = adapter_for(claim.run.agent.adapter)
+    started = time.monotonic()
     with Heartbeat(claim.run.id, claim.token, lease_for(claim.run), watch_cancel=watch_cancel) as heartbeat:
         try:
             output = adapter.call(_request(claim.run, run_input, heartbeat))
         except AdapterError as error:
-            if _may_have_acted(error) and not adapter.idempotent:
-                # The request went out and no usable answer came back: the agent
-                # may have acted, and it does not dedupe by key. Surface, don't retry.
-                return outcome.record_unknown(claim, message=str(error), category=error.category, now=now)
-            return outcome.record_failure(claim, message=str(error), category=error.category,
-                                          transient=error.transient, now=now, retry_after=error.retry_after)
+            return _failed(claim, adapter, error, now=_after(now, started))
         except SoftTimeLimitExceeded:
-            return _timed_out(claim, now=now)
+            return _timed_out(claim, now=_after(now, started))
+        except Exception as error:
+            return _unexpected(claim, adapter, error, now=_after(now, started))
     return outcome.record_success(claim, output, cancelled=heartbeat.cancelled.is_set())
+
+
+def _after(now: datetime, started: float) -> datetime:
+    """When the call ended: the attempt's ``now`` plus the call's duration.
+
+    A failure's backoff and ``Retry-After`` count from here: from the
+    attempt's start, a slow failure would be retried sooner than promised.
+    """
+    return now + timedelta(seconds=time.monotonic() - started)
+
+
+def _failed(claim: Claim, adapter: Adapter, error: AdapterError, *, now: datetime) -> str | None:
+    if _may_have_acted(error) and not adapter.idempotent:
+        # The request went out and no usable answer came back: the agent
+        # may have acted, and it does not dedupe by key. Surface, don't retry.
+        return outcome.record_unknown(claim, message=str(error), category=error.category, now=now)
+    return outcome.record_failure(claim, message=str(error), category=error.category,
+                                  transient=error.transient, now=now, retry_after=error.retry_after)
+
+
+def _unexpected(claim: Claim, adapter: Adapter, error: Exception, *, now: datetime) -> str | None:
+    """An adapter raised something other than ``AdapterError``: a bug, or a config it did not check.
+
+    Settled at once, never retried (the same code fails the same way). It may
+    have raised after the agent acted (while reading the answer, say), so for
+    an adapter that does not dedupe by key the run is ``unknown``, as a worker
+    that died mid-call would leave it; for one that does, ``failed``.
+    """
+    log.warning("run %s: adapter %s raised", claim.run.id, adapter.kind, exc_info=True)
+    message = f"adapter {adapter.kind} raised {one_line(error)}"
+    if not adapter.idempotent:
+        return outcome.record_unknown(claim, message=message, category=ErrorCategory.AGENT_ERROR, now=now)
+    return outcome.record_failure(claim, message=message, category=ErrorCategory.AGENT_ERROR, transient=False,
+                                  now=now)
 
 
 def _may_have_acted(error: AdapterError) -> bool:
@@ -68,12 +159,19 @@ def _timed_out(claim: Claim, *, now: datetime) -> str | None:
 
 
 def render_input(run: Run) -> str:
-    """The schedule's template for this tick; a run without a schedule carries its input."""
+    """The schedule's template for this tick; a run without a schedule carries its input.
+
+    ``date`` and ``day_of_week`` are the tick's calendar day in the schedule's
+    own zone (08:00 Wednesday in Tokyo is Tuesday in UTC); ``tick_at``,
+    ``period_start`` and ``period_end`` are UTC instants, ``timestamp`` Unix
+    seconds.
+    """
     if run.schedule is None:
         return run.input
     tick = run.tick_at
+    local = tick.astimezone(ZoneInfo(run.schedule.timezone))
     values = {
-        "date": tick.date().isoformat(), "day_of_week": tick.strftime("%A"),
+        "date": local.date().isoformat(), "day_of_week": local.strftime("%A"),
         "timestamp": int(tick.timestamp()), "run_number": run.run_number,
         "tick_at": tick.isoformat(), "schedule": str(run.schedule),
         "period_start": run.period_start.isoformat() if run.period_start else "",

@@ -8,15 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.db.models.functions import Now
-
-from schedules.models import Schedule
-from schedules.services import schedule_after_run, schedule_pause
 
 from .. import sql
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunQuerySet, RunState
 from .claim import Claim, open_call
+from .ended import run_ended
 
 log = logging.getLogger("tickwise.outcome")
 
@@ -38,6 +35,7 @@ def record_intent(claim: Claim, run_input: str) -> bool:
 
 
 def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
+    """The attempt answered (or was cancelled and finished): terminal, and the failure streak ends."""
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
     params = {"state": state, "output": None if output is None else json.dumps(storable(output)),
               "id": claim.run.id, "token": claim.token}
@@ -47,7 +45,7 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     if not recorded:
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
         return None
-    _after_completion(claim.run)
+    run_ended(claim.run, now=None, failed=False)
     return state
 
 
@@ -56,7 +54,9 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
     """A failed attempt: retried after a backoff when transient and attempts remain, else terminal.
 
     ``retry_after`` is the agent's own minimum wait (an HTTP ``Retry-After``),
-    honoured up to ``RETRY_AFTER_CAP``.
+    honoured up to ``RETRY_AFTER_CAP``. ``now`` is when the failure was seen
+    (after the call, not when the attempt began): the wait counts from it, so
+    a slow failure is never retried sooner than the agent asked.
     """
     run = claim.run
     retry = transient and run.attempt < run.max_attempts
@@ -74,7 +74,7 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
             return None
         _close_call(claim, CallState.FAILED, message)
     if not retry:
-        settle_failure(claim.run, now=now)
+        run_ended(claim.run, now=now, failed=True)
     return fields["state"]
 
 
@@ -85,28 +85,8 @@ def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) 
                                     error_message=storable(message[:2000]), lease_expires_at=None):
             return None
         _close_call(claim, CallState.FAILED, message)
-    settle_failure(claim.run, now=now)
+    run_ended(claim.run, now=now, failed=True)
     return RunState.UNKNOWN
-
-
-def settle_failure(run: Run, *, now: datetime) -> None:
-    """A run ended without success (failed, dead, unknown): extend the failure streak, plan the next tick.
-
-    The worker's outcome and the reaper both end here.
-    """
-    if run.schedule_id is None:
-        return
-    count_failure(run.schedule_id, now=now)
-    _after_completion(run)
-
-
-def _after_completion(run: Run) -> None:
-    schedule = run.schedule
-    if schedule is None or not schedule.awaits_completion:
-        return
-    finished_at = Run.objects.filter(id=run.id).values_list("finished_at", flat=True).first()
-    if finished_at is not None:
-        schedule_after_run(schedule.id, finished_at=finished_at)
 
 
 def _close_call(claim: Claim, state: str, message: str = "") -> None:
@@ -133,13 +113,3 @@ def backoff(run: Run) -> timedelta:
     """Exponential backoff with jitter in [ceiling/2, ceiling], capped."""
     ceiling = min(run.retry_backoff_max_seconds, run.retry_backoff_seconds * 2 ** max(0, run.attempt - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
-
-
-def count_failure(schedule_id: int, *, now: datetime) -> None:
-    """One more failure in a row; auto-pause (with an error log) at the schedule's limit."""
-    Schedule.objects.filter(id=schedule_id).update(consecutive_failures=F("consecutive_failures") + 1)
-    schedule = Schedule.objects.get(id=schedule_id)
-    if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
-        reason = f"auto-paused after {schedule.consecutive_failures} consecutive failures"
-        schedule_pause(schedule, reason=reason, now=now)
-        log.error("schedule %s %s", schedule, reason)

@@ -274,6 +274,17 @@ def report(rows: list[Run], server: AgentServer, chaos: Chaos) -> None:
     print(f"succeeded runs by final attempt: {dict(sorted(retried.items()))}")
     print(f"agent deliveries: {len(server.deliveries)} for {len(server.per_key)} keys; "
           f"succeeded runs whose key was delivered more than once (earlier attempts lost): {twice}")
+    print(f"start delay (tick to first attempt): {start_delays(rows)}")
+
+
+def start_delays(rows: list[Run]) -> str:
+    """p50/p99/max of the time from each run's tick to its first attempt (a report, not an assertion)."""
+    first = dict(AgentCall.objects.filter(run__in=rows, attempt=1).values_list("run_id", "started_at"))
+    delays = sorted((first[run.pk] - run.tick_at).total_seconds() for run in rows if run.pk in first)
+    if not delays:
+        return "no attempts"
+    p50, p99 = (delays[min(len(delays) - 1, int(share * len(delays)))] for share in (0.5, 0.99))
+    return f"p50 {p50:.2f}s p99 {p99:.2f}s max {delays[-1]:.2f}s over {len(delays)} runs"
 
 
 def describe(run: Run) -> str:
@@ -287,7 +298,8 @@ def stranded_runs(stuck: list[Run]) -> dict[Run, str]:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     reserved = unacked_runs(broker, queue)
-    queued = {_run_id(json.loads(raw)) for raw in broker.lrange(queue, 0, -1)}
+    queued = {_run_id(message) for message in map(json.loads, broker.lrange(queue, 0, -1))
+              if message["headers"].get("task") == "runs.execute"}  # the pulses share the queue
     stranded = {}
     for run in stuck:
         if run.state != RunState.PENDING or run.published_at is None or run.pk in queued:

@@ -1,0 +1,93 @@
+"""The one "run ended" hook: every terminal transition of a run goes through ``run_ended``.
+
+A run can end in many places: the worker's outcome (succeeded, cancelled,
+failed, dead, unknown), the claim (skipped by the overlap policy), the worker
+before the claim (an inactive agent, an input that cannot be rendered, an
+unknown adapter kind), the lease reaper and the housekeeping's fallback for a
+row it cannot settle. Each of those is a fenced compare-and-set, so exactly one
+writer wins it, and only the winner calls this hook: what follows a run's end
+(the failure streak, an after-completion schedule's next tick) happens once.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db.models import F
+from django.db.models.functions import Now
+
+from schedules.models import Schedule
+from schedules.services import schedule_after_run, schedule_pause
+
+from ..models import TIMELINE_TRIGGERS, Run, RunState
+
+log = logging.getLogger("tickwise.outcome")
+
+
+def run_ended(run: Run, *, now: datetime | None, failed: bool) -> None:
+    """After a terminal transition: extend the failure streak (``failed``), plan the next tick.
+
+    A success resets the streak in its own statement (``sql.SUCCESS``); only a
+    failure needs ``now`` (an auto-pause is stamped with it).
+    """
+    if run.schedule_id is None:
+        return
+    if failed:
+        if now is None:
+            raise TypeError("a failed run's end needs now=")
+        count_failure(run.schedule_id, now=now)
+    _plan_next_tick(run)
+
+
+def _plan_next_tick(run: Run) -> None:
+    """An after-completion schedule plans its next tick from the end of its latest tick's run.
+
+    Only a timeline run (``schedule``, ``catchup``) and only the schedule's
+    latest one plans: a manual run that ends while the beat's run is in flight,
+    or a replayed old run that ends after newer ticks, would otherwise plan a
+    second tick beside the one in flight.
+    """
+    schedule = run.schedule
+    if schedule is None or not schedule.awaits_completion or run.trigger not in TIMELINE_TRIGGERS:
+        return
+    newer = Run.objects.filter(schedule_id=schedule.id, trigger__in=TIMELINE_TRIGGERS, tick_at__gt=run.tick_at)
+    if newer.exists():
+        return
+    finished_at = Run.objects.filter(id=run.id).values_list("finished_at", flat=True).first()
+    if finished_at is not None:
+        schedule_after_run(schedule.id, finished_at=finished_at)
+
+
+def count_failure(schedule_id: int, *, now: datetime) -> None:
+    """One more failure in a row; auto-pause (with an error log) at the schedule's limit."""
+    Schedule.objects.filter(id=schedule_id).update(consecutive_failures=F("consecutive_failures") + 1)
+    schedule = Schedule.objects.get(id=schedule_id)
+    if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
+        reason = f"auto-paused after {schedule.consecutive_failures} consecutive failures"
+        schedule_pause(schedule, reason=reason, now=now)
+        log.error("schedule %s %s", schedule, reason)
+
+
+def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str = "", category: str = "",
+                      message: str = "") -> bool:
+    """End a ``pending`` run that this delivery read, without running it (fenced by its token).
+
+    A failure here counts as the run's attempt (it was the attempt that
+    could not start); a skip takes none, as a tick skipped by the beat does.
+    False when another delivery moved the run first.
+    """
+    fields: dict[str, object] = {"state": state, "skip_reason": skip_reason, "error_category": category,
+                                 "error_message": message[:2000], "finished_at": Now(), "buffered": False,
+                                 "lease_expires_at": None, "fencing_token": F("fencing_token") + 1}
+    if state != RunState.SKIPPED:
+        fields.update(attempt=F("attempt") + 1, started_at=Now())
+    if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
+        return False
+    run_ended(run, now=now, failed=state != RunState.SKIPPED)
+    return True
+
+
+def one_line(error: BaseException) -> str:
+    """``ValueError: could not convert …``: an exception as one line for the ledger."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

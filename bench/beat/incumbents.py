@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from types import SimpleNamespace
 
-from beat_data import TASK, long_ago
+from bench.beat.data import TASK, long_ago
 
 # --- django-celery-beat -------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Where a Tickwise beat loop's time goes, at one size (evidence for bench/README.md "Beat").
 
-    .venv/bin/python bench/beat_profile.py [--size 100000] [--loops 40]
+    .venv/bin/python -m bench.beat.profile [--size 100000] [--loops 40]
 
 Loads the benchmark's schedules into ``tickwise_bench`` and prints medians of
 the idle loop and of its parts (its one statement, the housekeeping tick, a bare
@@ -9,17 +9,14 @@ query), then the statements of one 1% loop by kind.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from beat_setup import bench_urls, database_recreate, django_start, queue_purge, quiet
+from bench.beat.stores import DATABASE, REDIS_DB, queue_purge, quiet
+from bench.common import bench_stores, median
 
 
 def _median_ms(call: Callable[[], object], loops: int) -> float:
@@ -28,14 +25,14 @@ def _median_ms(call: Callable[[], object], loops: int) -> float:
         started = time.perf_counter()
         call()
         times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return median(times) * 1000
 
 
 def _idle_parts(scheduler, now: datetime, loops: int) -> dict[str, float]:
-    from beat_tickwise import tickwise_loop
     from django.db import connection
     from django_celery_beat.schedulers import DatabaseScheduler
 
+    from bench.beat.tickwise import tickwise_loop
     from triggers.beat import BEAT_PROBE_SQL
 
     def execute(sql: str) -> None:
@@ -54,9 +51,10 @@ def _idle_parts(scheduler, now: datetime, loops: int) -> dict[str, float]:
 
 
 def _due_statements(scheduler, now: datetime) -> tuple[int, float, Counter]:
-    from beat_tickwise import tickwise_loop
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+
+    from bench.beat.tickwise import tickwise_loop
 
     with CaptureQueriesContext(connection) as captured:
         started = time.perf_counter()
@@ -72,29 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--loops", type=int, default=40)
     args = parser.parse_args(argv)
-    urls = bench_urls()
-    database_recreate(urls)
-    django_start(urls)
-    quiet()
-    from beat_celeryapp import app
-    from beat_data import specs_generate, tickwise_load
-    from beat_tickwise import tickwise_scheduler
+    with bench_stores(DATABASE, REDIS_DB, fresh=True, TICKWISE_LOG_LEVEL="WARNING"):
+        quiet()
+        _profile(args.size, args.loops)
+    return 0
+
+
+def _profile(size: int, loops: int) -> None:
+    from bench.beat.celeryapp import app
+    from bench.beat.data import specs_generate, tickwise_load
+    from bench.beat.tickwise import tickwise_scheduler
 
     base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=31)
-    tickwise_load(specs_generate(args.size, seed=4), after=base)
+    tickwise_load(specs_generate(size, seed=4), after=base)
     scheduler = tickwise_scheduler(app)
-    print(f"{args.size:,} schedules; medians of {args.loops} calls, ms")
-    for label, ms in _idle_parts(scheduler, base + timedelta(seconds=30), args.loops).items():
+    print(f"{size:,} schedules; medians of {loops} calls, ms")
+    for label, ms in _idle_parts(scheduler, base + timedelta(seconds=30), loops).items():
         print(f"  {label}: {ms:.2f}")
     runs, seconds, kinds = _due_statements(scheduler, base + timedelta(minutes=1, seconds=0.25))
     print(f"one 1% loop: {runs} runs in {seconds * 1000:.0f} ms, {sum(kinds.values())} statements: "
           + ", ".join(f"{kind} ×{count}" for kind, count in kinds.most_common()))
     queue_purge()
-    if urls.started:
-        from scheduler_project.embedded import stop_servers
-
-        stop_servers(urls.started)
-    return 0
 
 
 if __name__ == "__main__":

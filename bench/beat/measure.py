@@ -1,7 +1,6 @@
-"""Measuring one call: wall time, SQL statements, Redis commands; medians; process memory."""
+"""Measuring one call: wall time, SQL statements, Redis commands; process memory."""
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ class CommandCounter:
 
     def __init__(self) -> None:
         self.commands = 0
-        self.round_trips = 0
 
     def client(self, url: str) -> redis.Redis:
         counter = self
@@ -31,13 +29,11 @@ class CommandCounter:
         class CountingConnection(redis.Connection):
             def pack_command(self, *args):
                 counter.commands += 1
-                counter.round_trips += 1
                 return super().pack_command(*args)
 
             def pack_commands(self, commands):
                 commands = list(commands)
                 counter.commands += len(commands)
-                counter.round_trips += 1
                 return super().pack_commands(commands)
 
         pool = redis.ConnectionPool.from_url(url, connection_class=CountingConnection, decode_responses=True)
@@ -93,27 +89,6 @@ def measure(call: Callable[[], Any], *, counter: CommandCounter | None = None) -
     return Sample(seconds, StatementCounter.statements - before, commands, result)
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Medians over several samples of one measure."""
-
-    seconds: float
-    queries: float
-    commands: float
-    count: int
-    extra: dict[str, Any]
-
-    @property
-    def ms(self) -> float:
-        return self.seconds * 1000
-
-
-def summarize(samples: list[Sample], **extra: Any) -> Summary:
-    return Summary(statistics.median(s.seconds for s in samples),
-                   statistics.median(s.queries for s in samples),
-                   statistics.median(s.commands for s in samples), len(samples), extra)
-
-
 def rss_kib() -> tuple[int, int]:
     """(current, peak) resident set size of this process, KiB (Linux ``/proc``)."""
     values = {}
@@ -124,8 +99,3 @@ def rss_kib() -> tuple[int, int]:
                 values[key] = int(rest.split()[0])
     return values["VmRSS"], values["VmHWM"]
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]

@@ -1,18 +1,15 @@
 """Markdown tables for the beat benchmark: one per size, with incumbent ÷ Tickwise ratios."""
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from typing import Any
+
+from bench.common import median
 
 SYSTEMS = ("tickwise", "dcb", "redbeat")
 TITLES = {"tickwise": "Tickwise", "dcb": "django-celery-beat", "redbeat": "celery-redbeat"}
 
 Row = tuple[str, Callable[[dict[str, Any]], float | None], str]
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 ROWS: list[Row] = [
@@ -27,7 +24,8 @@ ROWS: list[Row] = [
      "{:,.0f}"),
     ("start-up, store ops", lambda r: r["startup"]["ops"], "{:.0f}"),
     ("beat memory (RSS gained), MiB", lambda r: r["startup"]["rss_mib"], "{:,.1f}"),
-    ("change → dispatch, ms", lambda r: _median(r["propagation"]["ms"]), "{:,.0f}"),
+    ("change → dispatch, ms", lambda r: median(r["propagation"]["ms"]) if r["propagation"]["ms"] else None,
+     "{:,.0f}"),
 ]
 
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from beat_measure import percentile
-from beat_propagation import beat_start, beat_stop
+from bench.common import percentile, process_start, processes_stop
 
 MINUTE = timedelta(minutes=1)
 
@@ -56,43 +55,23 @@ def replan(*, now: datetime) -> None:
                        "last_tick_at = NULL FROM bench_plan p WHERE s.id = p.id")
 
 
-def worker_start(name: str, env: dict[str, str], logs: Path):
-    from scheduler_project.cli import worker_command
-
-    return _start(worker_command(name), env, logs / f"{name}.log", ready="ready.")
-
-
-def _start(command: list[str], env: dict[str, str], log: Path, *, ready: str, timeout: float = 60):
-    import subprocess
-
-    from beat_setup import ROOT
-
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while ready not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            beat_stop(proc)
-            raise RuntimeError(f"{command[4:6]} did not start; see {log}")
-        time.sleep(0.1)
-    return proc
-
-
 def lateness_measure(env: dict[str, str], logs: Path, *, minutes: int, drain: float = 30.0) -> Lateness:
-    from scheduler_project.cli import beat_command
+    from scheduler_project.cli import beat_command, worker_command
 
     _runs_truncate()
-    procs = [worker_start(f"bench-w{index}", env, logs) for index in (1, 2)]
+    procs = []
     try:
+        for name in ("bench-w1", "bench-w2"):
+            procs.append(process_start(worker_command(name), env=env, log=logs / f"{name}.log", ready="ready."))
         replan(now=datetime.now(UTC))
-        procs.append(beat_start(beat_command(), env, logs / "beat-lateness.log"))
+        procs.append(process_start(beat_command(), env=env, log=logs / "beat-lateness.log",
+                                   ready="beat: Starting"))
         # Measure whole minutes that start once everything runs.
         first = (datetime.now(UTC) + timedelta(seconds=15)).replace(second=0, microsecond=0) + MINUTE
         last = first + (minutes - 1) * MINUTE
         time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds()) + drain)
     finally:
-        for proc in procs:
-            beat_stop(proc)
+        processes_stop(procs)
     return _lateness(first, last, minutes)
 
 

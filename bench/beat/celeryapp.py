@@ -1,6 +1,6 @@
 """The Celery app the benchmark's beat processes run with: Tickwise's, plus incumbent settings.
 
-``celery -A beat_celeryapp beat -S <scheduler>`` (with ``bench/`` on the path)
+``celery -A bench.beat.celeryapp beat -S <scheduler>`` (from the repository root)
 starts django-celery-beat's or RedBeat's beat against the same broker. Every
 scheduler wakes at least every 5 seconds, Tickwise's default
 ``TICKWISE_BEAT_MAX_SLEEP`` and django-celery-beat's own default, so the three

@@ -1,8 +1,8 @@
 """One scheduler's in-process measurements, in a fresh process.
 
-Run by ``bench_beat.py`` as::
+Run by ``python -m bench.beat`` as::
 
-    python bench/beat_phase.py tickwise|dcb|redbeat --loops N --base ISO [--due FILE]
+    python -m bench.beat.phase tickwise|dcb|redbeat --loops N --base ISO [--due FILE]
 
 with the bench's DATABASE_URL and REDIS_URL. Prints JSON lines as it goes (so
 a phase stopped at its time limit still reports what it measured):
@@ -55,7 +55,7 @@ def preamble(app, system: str) -> None:
 
 
 def startup(construct, counter) -> object:
-    from beat_measure import measure, rss_kib
+    from bench.beat.measure import measure, rss_kib
 
     gc.collect()
     rss_before, hwm_before = rss_kib()
@@ -67,9 +67,9 @@ def startup(construct, counter) -> object:
 
 
 def tickwise_phase(app, args) -> None:
-    from beat_measure import measure
-    from beat_setup import queue_purge
-    from beat_tickwise import tickwise_explain, tickwise_fired_names, tickwise_loop, tickwise_scheduler
+    from bench.beat.measure import measure
+    from bench.beat.stores import queue_purge
+    from bench.beat.tickwise import tickwise_explain, tickwise_fired_names, tickwise_loop, tickwise_scheduler
 
     def construct():
         scheduler = tickwise_scheduler(app)
@@ -91,9 +91,9 @@ def tickwise_phase(app, args) -> None:
 
 
 def dcb_phase(app, args) -> None:
-    from beat_incumbents import dcb_arm, dcb_drain, dcb_scheduler
-    from beat_measure import measure
-    from beat_setup import queue_purge
+    from bench.beat.incumbents import dcb_arm, dcb_drain, dcb_scheduler
+    from bench.beat.measure import measure
+    from bench.beat.stores import queue_purge
 
     def construct():
         scheduler = dcb_scheduler(app)
@@ -111,9 +111,9 @@ def dcb_phase(app, args) -> None:
 
 
 def redbeat_phase(app, args) -> None:
-    from beat_incumbents import redbeat_arm, redbeat_scheduler
-    from beat_measure import CommandCounter, measure
-    from beat_setup import queue_purge
+    from bench.beat.incumbents import redbeat_arm, redbeat_scheduler
+    from bench.beat.measure import CommandCounter, measure
+    from bench.beat.stores import queue_purge
 
     counter = CommandCounter()
 
@@ -150,10 +150,9 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    import beat_incumbents  # noqa: F401  (imported before the memory baseline)
-    import beat_tickwise  # noqa: F401
-    from beat_celeryapp import app
-    from beat_setup import quiet
+    from bench.beat import incumbents, tickwise  # noqa: F401  (imported before the memory baseline)
+    from bench.beat.celeryapp import app
+    from bench.beat.stores import quiet
 
     quiet()
     preamble(app, args.system)

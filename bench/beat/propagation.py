@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from beat_setup import QUEUE, ROOT, queue_purge, redis_bench
+from bench.beat.stores import QUEUE, queue_purge
+from bench.common import redis_bench
 
 Matcher = Callable[[dict, str], bool]
 MAX_PHASE = 5.0  # seconds: the longest beat sleep of all three schedulers
@@ -45,28 +42,6 @@ def message_args(message: dict) -> list:
     if message.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body).decode()
     return json.loads(body)[0]
-
-
-def beat_start(command: list[str], env: dict[str, str], log: Path, *, timeout: float = 60) -> subprocess.Popen:
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while "beat: Starting" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            beat_stop(proc)
-            raise RuntimeError(f"beat did not start; see {log}")
-        time.sleep(0.05)
-    return proc
-
-
-def beat_stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _await(name: str, matches: Matcher, *, timeout: float) -> float | None:

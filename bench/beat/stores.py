@@ -1,0 +1,25 @@
+"""Where the beat benchmark runs: database ``tickwise_bench`` (dropped and recreated each run) and Redis database 2."""
+from __future__ import annotations
+
+import logging
+
+from bench.common import queues_purge, redis_bench
+
+DATABASE = "tickwise_bench"
+REDIS_DB = 2
+QUEUE = "tickwise"  # CELERY_TASK_DEFAULT_QUEUE: where every benchmark message lands
+
+
+def redis_flush() -> None:
+    redis_bench().flushdb()
+
+
+def queue_purge() -> None:
+    """Drop every message the benchmark published (nothing consumes this queue)."""
+    queues_purge(redis_bench(), QUEUE)
+
+
+def quiet() -> None:
+    """Each incumbent logs every send at INFO; thousands of lines would drown the tables."""
+    for name in ("celery", "django_celery_beat", "redbeat", "tickwise"):
+        logging.getLogger(name).setLevel(logging.WARNING)

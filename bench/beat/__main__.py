@@ -33,13 +33,14 @@ from bench.common import ROOT, bench_stores, machine, median, process_env, proce
 
 MINUTE = timedelta(minutes=1)
 FULL = {"sizes": "1000,10000,100000", "loops": 10, "edits": 5, "lateness_minutes": 3}
-# Every part once, small: about five minutes on 2 cores.
+# Every part once, small: about 3 minutes on 2 cores.
 QUICK = {"sizes": "1000", "loops": 5, "edits": 2, "lateness_minutes": 1}
 PACKAGES = ("celery", "kombu", "django", "django-celery-beat", "celery-redbeat")  # named in the header
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.beat", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help=f"check the benchmark end to end: {QUICK} unless given (otherwise {FULL})")
     parser.add_argument("--sizes", help="comma-separated schedule counts")

@@ -138,7 +138,7 @@ PHASES = {"tickwise": tickwise_phase, "dcb": dcb_phase, "redbeat": redbeat_phase
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m bench.beat.phase")
     parser.add_argument("system", choices=sorted(PHASES))
     parser.add_argument("--loops", type=int, default=5)
     parser.add_argument("--base", type=datetime.fromisoformat, required=True)

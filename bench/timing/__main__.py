@@ -182,7 +182,7 @@ def _fmt(value: datetime | str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.timing", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--schedules", type=int, default=100_000)
     parser.add_argument("--per-expression", type=int, default=2_000)

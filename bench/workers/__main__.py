@@ -148,7 +148,8 @@ def _modes(args: argparse.Namespace, raw: Raw, ledger: Ledger) -> dict[str, Mode
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000, help="runs (tasks) per repetition")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each mode (medians reported)")
     parser.add_argument("--idle", type=int, default=30, help="one-at-a-time runs for the idle latency")

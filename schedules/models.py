@@ -19,7 +19,7 @@ from django.db.models import Q
 from adapters import AdapterError, adapter_for
 from core import inputs, timing
 
-from .validators import DAY, at_least, at_most, storage_errors, validate_instant
+from .validators import AT_MOST_A_DAY, DAY, at_least, at_most, storage_errors, validate_instant
 
 
 class AdapterKind(models.TextChoices):
@@ -202,7 +202,7 @@ class Schedule(RegistryModel):
     end_at = models.DateTimeField(null=True, blank=True, validators=[validate_instant])
     max_runs = models.PositiveIntegerField(
         null=True, blank=True, validators=[at_least(1, "a schedule allowed no runs would never fire")])
-    jitter_seconds = models.PositiveIntegerField(default=0, validators=[at_most(DAY, "seconds (24 hours)")])
+    jitter_seconds = models.PositiveIntegerField(default=0, validators=[AT_MOST_A_DAY])
 
     missed_policy = models.CharField(max_length=10, choices=MissedPolicy.choices, default=MissedPolicy.SKIP)
     missed_grace_seconds = models.PositiveIntegerField(default=60, validators=[at_most(7 * DAY, "seconds (7 days)")])
@@ -211,10 +211,10 @@ class Schedule(RegistryModel):
     max_concurrent = models.PositiveIntegerField(default=1, validators=[at_least(1), at_most(1000)])
     concurrency_scope = models.CharField(max_length=10, choices=ConcurrencyScope.choices,
                                          default=ConcurrencyScope.SCHEDULE)
-    timeout_seconds = models.PositiveIntegerField(default=300, validators=[at_least(1), at_most(DAY, "seconds (24 hours)")])
+    timeout_seconds = models.PositiveIntegerField(default=300, validators=[at_least(1), AT_MOST_A_DAY])
     max_attempts = models.PositiveIntegerField(default=3, validators=[at_least(1), at_most(100)])
-    retry_backoff_seconds = models.PositiveIntegerField(default=10, validators=[at_most(DAY, "seconds (24 hours)")])
-    retry_backoff_max_seconds = models.PositiveIntegerField(default=600, validators=[at_most(DAY, "seconds (24 hours)")])
+    retry_backoff_seconds = models.PositiveIntegerField(default=10, validators=[AT_MOST_A_DAY])
+    retry_backoff_max_seconds = models.PositiveIntegerField(default=600, validators=[AT_MOST_A_DAY])
     input_template = models.TextField(blank=True)
     session_mode = models.CharField(max_length=12, choices=SessionMode.choices, default=SessionMode.NEW)
     session_id = models.CharField(max_length=64, blank=True, help_text="The persistent session's id.")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.dateparse import parse_datetime
 from django.utils.deconstruct import deconstructible
 
 # Definition instants (run_at, start_at, end_at) fall in this range. A start
@@ -41,6 +42,9 @@ DAY = 24 * HOUR
 
 def at_most(limit: int, unit: str = "") -> MaxValueValidator:
     return MaxValueValidator(limit, message=f"Must be at most {limit}{f' {unit}' if unit else ''}.")
+
+
+AT_MOST_A_DAY = at_most(DAY, "seconds (24 hours)")
 
 
 def at_least(limit: int, why: str = "") -> MinValueValidator:
@@ -173,10 +177,38 @@ def value_problem(field: models.Field, value: Any) -> str | None:
         return None if field.null else f"{field.name} may not be null"
     if isinstance(field, models.JSONField):
         return json_problem(value, field.name)
+    if isinstance(field, models.DateTimeField):
+        return _datetime_problem(field.name, value)
     if isinstance(value, str):
         problem = text_problem(value)
         return f"{field.name} {problem}" if problem else None
+    if isinstance(value, Decimal) and value.is_nan():
+        # A signalling NaN raises on any comparison, Django's own checks included.
+        return f"{field.name} must be a number, not {value}"
     if isinstance(field, models.IntegerField) and isinstance(value, (float, Decimal)):
         whole = math.isfinite(value) and value == int(value)
-        return None if whole else f"{field.name} must be a whole number, got {value}"
+        return None if whole else f"{field.name} must be a finite whole number, got {value}"
     return None
+
+
+def _datetime_problem(name: str, value: Any) -> str | None:
+    """A datetime, or a string Django parses as one; its timezone is ``validate_instant``'s to check.
+
+    Django would take a date, or a date-only string, as midnight in the
+    server's zone (with only a warning): a guess, refused here. Anything else
+    but a string would raise a ``TypeError`` in Django's parser.
+    """
+    if isinstance(value, datetime):
+        return None
+    needs = f"{name} must be a date and time with a UTC offset (ISO 8601)"
+    if isinstance(value, date):
+        return f"{needs}, not the date {value.isoformat()}"
+    if not isinstance(value, str):
+        return f"{needs}, not {type(value).__name__}"
+    if text_problem(value):
+        return f"{name} {text_problem(value)}"
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None  # well formed but impossible (a 30 February): Django's own error names it
+    return None if parsed is not None else f"{needs}, got {value[:40]!r}"

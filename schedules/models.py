@@ -86,6 +86,11 @@ class Agent(RegistryModel):
             adapter.validate_config(self.config)
         except AdapterError as error:
             raise ValidationError({"config": str(error)}) from None
+        except ValueError as error:
+            # The URL parser's own refusal ("Invalid IPv6 URL" for "http://["),
+            # which a config check may let through instead of naming the key.
+            raise ValidationError({"config": f"config is not usable by the {self.adapter} adapter: "
+                                             f"{error}"}) from None
 
 
 class ScheduleKind(models.TextChoices):

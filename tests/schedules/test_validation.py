@@ -42,6 +42,8 @@ def refused_by_save(schedule: Schedule) -> dict[str, list[str]]:
     ("python", {"callable": "os:system"}, "not in TICKWISE_PYTHON_CALLABLES"),
     ("openai", {}, "config['model'] is required"),
     ("message", {"channel": ""}, "config['channel']"),
+    ("http", {"url": "http://["}, "Invalid IPv6 URL"),
+    ("openai", {"model": "m", "base_url": "http://[x]/v1"}, "does not appear to be an IPv4 or IPv6 address"),
 ])
 def test_agent_full_clean_runs_the_adapters_config_check(db, adapter, config, says):
     errors = errors_of(Agent(name="bad", adapter=adapter, config=config))

@@ -34,7 +34,8 @@ ANY_CHAR = st.characters(exclude_categories=())  # surrogates included
 NASTY = ["", " ", "\x00", "a\x00b", "\ud800", "x\udfffy", "é", "🙂", "\u2028", "a" * 101, "a" * 201, "{{", "}}"]
 PLAUSIBLE = ["daily", "* * * * *", "*/5 * * * *", "0 9 * * 1-5", "@daily", "0 0 30 2 *", "61 * * * *",
              "UTC", "Europe/Berlin", "America/New_York", "localtime", "Report for {{date}}", "Hi {{user}}",
-             "http://127.0.0.1:9/run", "adapters.examples:echo_context", "os:system", "gpt-4o-mini"]
+             "http://127.0.0.1:9/run", "http://[", "http://[x]/", "https://h:99999999/", "ftp://h/",
+             "adapters.examples:echo_context", "os:system", "gpt-4o-mini"]
 CHOICES = sorted({value for field in Schedule._meta.fields + Agent._meta.fields
                   for value, _ in (field.choices or []) if isinstance(value, str)})
 texts = st.one_of(st.text(ANY_CHAR, max_size=40), st.sampled_from(NASTY + PLAUSIBLE + CHOICES))

@@ -193,3 +193,15 @@ def test_instants_outside_the_supported_range_are_refused(agent, field):
     assert "2200-01-01" in errors_of(schedule)[field][0]
     setattr(schedule, field, datetime(1969, 12, 31, 23, 59, tzinfo=UTC))
     assert field in errors_of(schedule)
+
+
+@pytest.mark.parametrize("config", ['{"system": "\\u0000"}', '{"\\u0000": 1}', '{"a": ["\\ud800"]}', '{"t": NaN}'])
+def test_a_form_over_the_model_shows_unstorable_json_as_a_field_error(db, config):
+    """What the admin's agent page does with a pasted config: a form error, not a 500."""
+    from django.forms import modelform_factory
+
+    form = modelform_factory(Agent, fields=["name", "adapter", "config", "is_active"])(
+        data={"name": "chat", "adapter": "echo", "config": config, "is_active": "on"})
+    assert not form.is_valid()
+    assert list(form.errors) == ["config"]
+    assert not Agent.objects.exists()

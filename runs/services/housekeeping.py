@@ -92,7 +92,10 @@ def runs_lost(*, now: datetime) -> list[int]:
     queued = queued_messages()
     if queued is None:
         return []  # the broker cannot say: the REPUBLISH_AFTER safety net covers these
-    return [run_id for run_id, behind in candidates if behind >= queued]
+    lost = [run_id for run_id, behind in candidates if behind >= queued]
+    if lost:
+        log.info("outbox: %s run(s) pending whose message left the queue unclaimed: %s", len(lost), lost[:20])
+    return lost
 
 
 def _publish_isolated(ids: list[int], *, now: datetime) -> int:

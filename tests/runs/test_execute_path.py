@@ -177,3 +177,16 @@ def test_a_prepared_statement_the_server_lost_or_kept_is_handled():
     assert run(3, 4) == (7, 3)
     connection.close()
     assert run(4, 5) == (9, 4)  # a new connection prepares its own
+
+
+def test_calendar_values_are_the_ticks_date_in_the_schedules_zone(db):
+    from datetime import UTC, datetime
+
+    agent = Agent.objects.create(name="tokyo", adapter="echo")
+    schedule = Schedule.objects.create(agent=agent, name="morning", cron="0 8 * * *", timezone="Asia/Tokyo",
+                                       input_template="{{date}} {{day_of_week}} at {{tick_at}}")
+    tick = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # Wednesday 2026-12-02, 08:00 in Tokyo
+    run = run_dispatch(schedule, DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=tick), now=tick, publish=False)
+    assert run_execute(run.id, owner="w", now=tick) == RunState.SUCCEEDED
+    run.refresh_from_db()
+    assert run.output["echo"] == "2026-12-02 Wednesday at 2026-12-01T23:00:00+00:00"  # the instant stays UTC

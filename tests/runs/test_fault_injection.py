@@ -136,7 +136,26 @@ def make_fleet(server: AgentServer) -> list[Schedule]:
             agent=agent, name=name, kind="interval", interval_seconds=every, timeout_seconds=timeout,
             input_template=f"work {work}", max_attempts=3, retry_backoff_seconds=1, retry_backoff_max_seconds=2,
             **overlap), now=now))
-    return fleet
+    return fleet + poisoned_schedules(now=now)
+
+
+def poisoned_schedules(*, now: datetime) -> list[Schedule]:
+    """Schedules whose every run fails before or during the call: each must end, never stall the rest.
+
+    Made valid, then broken through the ORM, as a migration or a shell could:
+    an agent whose adapter kind does not exist, one whose adapter raises a
+    plain exception (echo with ``sleep: "abc"``), and a template that does not
+    render. ``failure_limit=0``: they keep firing for the whole test.
+    """
+    made = []
+    for name in ("no-adapter", "raises", "bad-template"):
+        agent = Agent.objects.create(name=f"poisoned-{name}", adapter="echo")
+        made.append(schedule_save(Schedule(agent=agent, name=name, kind="interval", interval_seconds=2,
+                                           timeout_seconds=3, failure_limit=0, max_attempts=3), now=now))
+    Agent.objects.filter(name="poisoned-no-adapter").update(adapter="bogus")
+    Agent.objects.filter(name="poisoned-raises").update(config={"sleep": "abc"})
+    Schedule.objects.filter(pk=made[2].pk).update(input_template="{{no_such_variable}}")
+    return made
 
 
 class Fleet:
@@ -260,6 +279,7 @@ def fault_injection(stack, waiter, server: AgentServer, variant: Variant, settin
     assert_one_row_per_tick(schedules)
     assert_terminal_with_reason(rows)
     assert_no_attempt_delivered_twice(rows, attempts)
+    assert_poisoned_runs_failed(rows)
     assert chaos.group_kills + chaos.child_kills >= variant.chaos_seconds // 6, chaos.log
 
 
@@ -278,13 +298,19 @@ def report(rows: list[Run], server: AgentServer, chaos: Chaos) -> None:
 
 
 def start_delays(rows: list[Run]) -> str:
-    """p50/p99/max of the time from each run's tick to its first attempt (a report, not an assertion)."""
+    """p50/p99/max from each run's tick, and from its dispatch, to its first attempt (a report, not an assertion)."""
     first = dict(AgentCall.objects.filter(run__in=rows, attempt=1).values_list("run_id", "started_at"))
-    delays = sorted((first[run.pk] - run.tick_at).total_seconds() for run in rows if run.pk in first)
-    if not delays:
+    started = [(run, first[run.pk]) for run in rows if run.pk in first]
+    if not started:
         return "no attempts"
-    p50, p99 = (delays[min(len(delays) - 1, int(share * len(delays)))] for share in (0.5, 0.99))
-    return f"p50 {p50:.2f}s p99 {p99:.2f}s max {delays[-1]:.2f}s over {len(delays)} runs"
+    from_tick = sorted((at - run.tick_at).total_seconds() for run, at in started)
+    from_dispatch = sorted((at - run.tick_at).total_seconds() - (run.lateness_ms or 0) / 1000 for run, at in started)
+    return f"from the tick {_percentiles(from_tick)}; from dispatch {_percentiles(from_dispatch)}; {len(started)} runs"
+
+
+def _percentiles(values: list[float]) -> str:
+    p50, p99 = (values[min(len(values) - 1, int(share * len(values)))] for share in (0.5, 0.99))
+    return f"p50 {p50:.2f}s p99 {p99:.2f}s max {values[-1]:.2f}s"
 
 
 def describe(run: Run) -> str:
@@ -346,6 +372,17 @@ def assert_terminal_with_reason(rows: list[Run]) -> None:
             assert run.state in FINISHED, describe(run)
             assert run.finished_at is not None, describe(run)
             assert run.state == RunState.SUCCEEDED or run.error_category, describe(run)
+
+
+def assert_poisoned_runs_failed(rows: list[Run]) -> None:
+    """Every run of a poisoned schedule ended failed (or skipped by the overlap policy), none by a crash."""
+    poisoned = [run for run in rows if run.agent.name.startswith("poisoned-")]
+    assert poisoned, "no poisoned runs"
+    for run in poisoned:
+        if run.state != RunState.SKIPPED:
+            assert (run.state, run.error_category) in {(RunState.FAILED, "config"), (RunState.FAILED, "agent_error"),
+                                                       (RunState.DEAD, "crashed"), (RunState.UNKNOWN, "crashed")}, \
+                describe(run)
 
 
 def delivered_attempts(server: AgentServer) -> dict[str, list[int | None]]:

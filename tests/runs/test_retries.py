@@ -185,3 +185,43 @@ def test_a_run_past_its_timeout_is_recorded_failed_timeout(stack, waiter):
                  what="the run to time out")
     assert run.error_category == ErrorCategory.TIMEOUT
     assert run.finished_at - run.started_at < timedelta(seconds=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_failure_is_retried_no_sooner_than_the_agent_asked_after_it_failed(stack, waiter):
+    """Retry-After (and the backoff) count from the failure, not from when the attempt began."""
+    import time
+
+    from tests.adapters.conftest import AgentServer, Delivery, Reply
+
+    answer_after, retry_after = 2.0, 3
+    arrivals: list[float] = []
+
+    def agent(delivery: Delivery) -> Reply:
+        arrivals.append(time.time())
+        if len(arrivals) == 1:  # a slow 500 that asks for a pause
+            return Reply(status=500, body={"error": "busy"}, headers={"Retry-After": str(retry_after)},
+                         delay=answer_after)
+        return Reply(body={"ok": True})
+
+    server = AgentServer(agent).start()
+    try:
+        agent_row = Agent.objects.create(name="slow-500", adapter="http", config={"url": f"{server.url}/run"})
+        schedule = schedule_save(Schedule(agent=agent_row, name="yearly", cron="0 0 1 1 *", max_attempts=2,
+                                          retry_backoff_seconds=1, retry_backoff_max_seconds=1),
+                                 now=dj_timezone.now())
+        stack.worker()
+        run = run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=dj_timezone.now()),
+                           now=dj_timezone.now())
+
+        def retried() -> bool:
+            runs_sweep_outbox(now=dj_timezone.now())  # the pulse, as often as the test can
+            return Run.objects.filter(pk=run.pk, state=RunState.SUCCEEDED).exists()
+
+        waiter(retried, timeout=60, what="the retry to succeed", interval=0.2)
+    finally:
+        server.stop()
+    failed_at = arrivals[0] + answer_after  # the 500 was not answered before this
+    assert len(arrivals) == 2
+    assert arrivals[1] >= failed_at + retry_after, (
+        f"retried {arrivals[1] - failed_at:.2f}s after the failure; the agent asked for {retry_after}s")

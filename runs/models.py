@@ -6,6 +6,7 @@ moves only by compare-and-set updates guarded by ``fencing_token``.
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -108,6 +109,9 @@ class Run(models.Model):
     max_concurrent = models.PositiveIntegerField(default=1)
     concurrency_scope = models.CharField(max_length=10, default="schedule")
     session_mode = models.CharField(max_length=12, default="new")
+    # Who asked for a manual run (the admin's Run now, the API's trigger); empty for the clock.
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
     output = models.JSONField(null=True, blank=True)
     error_category = models.CharField(max_length=20, choices=ErrorCategory.choices, blank=True)
     error_message = models.TextField(blank=True)

@@ -103,6 +103,25 @@ WITH done AS (
 SELECT count(*) FROM done
 """)
 
+# --- heartbeat: the lease of a running attempt -------------------------------------------
+
+# Every third of a lease, per running attempt; says whether a stop was asked for.
+RENEW_LEASE = Prepared("tickwise_renew_lease", f"""
+UPDATE {RUN} SET lease_expires_at = statement_timestamp() + %(lease)s::interval
+ WHERE id = %(id)s AND state = '{RunState.RUNNING}' AND fencing_token = %(token)s
+RETURNING cancel_requested_at IS NOT NULL
+""")
+
+# --- stats: a schedule's percentiles over a window ------------------------------------------
+
+# Durations of finished attempts and dispatch lateness, over the run history index.
+SCHEDULE_PERCENTILES = f"""
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.95) WITHIN GROUP (ORDER BY d),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY l), percentile_cont(0.95) WITHIN GROUP (ORDER BY l)
+  FROM (SELECT extract(epoch FROM finished_at - started_at) * 1000 AS d, lateness_ms AS l
+          FROM {RUN} WHERE schedule_id = %(schedule)s AND tick_at >= %(since)s) AS w
+"""
+
 # --- publish: the execute messages went out ------------------------------------------
 
 # Once per published batch (every beat batch, every dispatch): one statement

@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from adapters import AdapterError, adapter_for
 from core import inputs, timing
+from workspaces.models import default_workspace
 
 from .validators import AT_MOST_A_DAY, DAY, at_least, at_most, storage_errors, validate_instant
 
@@ -58,16 +59,32 @@ class RegistryModel(models.Model):
         return self._invalid_fields.isdisjoint(names)
 
 
+class AgentQuerySet(models.QuerySet["Agent"]):
+    def live(self) -> AgentQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+
 class Agent(RegistryModel):
-    name = models.SlugField(max_length=100, unique=True)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.PROTECT, related_name="agents",
+                                  default=default_workspace)
+    name = models.SlugField(max_length=100)
     adapter = models.CharField(max_length=20, choices=AdapterKind.choices, default=AdapterKind.ECHO)
     config = models.JSONField(default=dict, blank=True, help_text="Adapter settings; never secrets.")
     is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Names are per workspace: a tenant must not learn another's agent names from a refusal.
+            models.UniqueConstraint(fields=["workspace", "name"], condition=Q(deleted_at__isnull=True),
+                                    name="agent_unique_name_per_workspace"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from core import timing
+from workspaces.audit import Actor, audit_record, field_changes
 
 from .models import AWAITS_COMPLETION, DEFINITION_FIELDS, FIRE_FIELDS, Schedule, ScheduleKind
 from .notify import beat_wake_on_commit
@@ -49,7 +51,19 @@ RUNTIME_FIELDS = ("next_tick_at", "next_fire_at", "last_tick_at", "run_count", "
 
 
 class StaleVersion(ValueError):
-    pass
+    """An edit made on an older version than the row's; ``current`` is the row's version."""
+
+    def __init__(self, message: str, *, current: int) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+# What the audit trail compares on a save: the definition and the settings people edit.
+AUDITED_FIELDS = ("name", *DEFINITION_FIELDS, "failure_limit")
+
+
+def _audited(schedule: Schedule) -> dict[str, object]:
+    return {name: schedule.serializable_value(name) for name in AUDITED_FIELDS}
 
 
 def schedule_validate(schedule: Schedule, *, now: datetime) -> None:
@@ -105,7 +119,8 @@ def _shown(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | None = None) -> Schedule:
+def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | None = None,
+                  actor: Actor | None = None) -> Schedule:
     """Create or update a valid schedule (``schedule_validate``); a definition change bumps ``version``.
 
     The row is locked for the edit, so a beat firing it meanwhile either
@@ -120,24 +135,46 @@ def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | 
             _check_fires(schedule, None, now=now)
             schedule.save()  # the jitter seed is the primary key: plan after the insert
             schedule_plan_from(schedule, now=now)
+            _audit(actor, schedule, "create", now=now, before={}, version_before=None)
         else:
-            _merge_locked(schedule, now=now, expected_version=expected_version)
+            before, version_before = _merge_locked(schedule, now=now, expected_version=expected_version)
+            if field_changes(before, _audited(schedule)):
+                _audit(actor, schedule, "update", now=now, before=before, version_before=version_before)
         schedule.save()
         beat_wake_on_commit()
     return schedule
 
 
-def _merge_locked(schedule: Schedule, *, now: datetime, expected_version: int | None) -> None:
-    current = Schedule.objects.select_for_update().get(pk=schedule.pk)
-    if expected_version is not None and expected_version != current.version:
-        raise StaleVersion(f"schedule {schedule.pk} is at version {current.version}, "
-                           f"the edit was made on version {expected_version}")
+def _audit(actor: Actor | None, schedule: Schedule, action: str, *, now: datetime, before: dict[str, object],
+           version_before: int | None, detail: str = "") -> None:
+    audit_record(actor, obj=schedule, action=action, now=now, workspace_id=schedule.agent.workspace_id,
+                 version_before=version_before, version_after=schedule.version,
+                 changes=field_changes(before, _audited(schedule)) if before or action == "create" else {},
+                 detail=detail)
+
+
+def _merge_locked(schedule: Schedule, *, now: datetime,
+                  expected_version: int | None) -> tuple[dict[str, object], int]:
+    """Take the runtime columns from the locked row; returns what the audit compares, and the old version."""
+    current = _locked(schedule, expected_version)
     _check_fires(schedule, current, now=now)
     for name in RUNTIME_FIELDS:
         setattr(schedule, name, getattr(current, name))
     if _definition_changed(current, schedule):
         schedule.version = current.version + 1
         schedule_plan_from(schedule, now=_replan_start(current, now=now))
+    elif _audited(current) != _audited(schedule):
+        schedule.version = current.version + 1  # a rename or a new failure limit: a new representation
+    return _audited(current), current.version
+
+
+def _locked(schedule: Schedule, expected_version: int | None) -> Schedule:
+    """The schedule's row, locked; StaleVersion when the caller's version is not its version."""
+    current = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    if expected_version is not None and expected_version != current.version:
+        raise StaleVersion(f"schedule {schedule.pk} is at version {current.version}, "
+                           f"the edit was made on version {expected_version}", current=current.version)
+    return current
 
 
 def _replan_start(current: Schedule, *, now: datetime) -> datetime:
@@ -153,27 +190,45 @@ def _definition_changed(previous: Schedule, current: Schedule) -> bool:
                for name in DEFINITION_FIELDS)
 
 
-def schedule_pause(schedule: Schedule, *, reason: str = "", now: datetime) -> None:
-    # Ticks are not generated while paused (the due index excludes paused rows):
-    # pausing is an explicit act, shown in the admin, and resuming plans from now.
-    Schedule.objects.filter(id=schedule.id).update(paused=True, paused_reason=reason[:200])
-    schedule.paused, schedule.paused_reason = True, reason[:200]
+def schedule_pause(schedule: Schedule, *, reason: str = "", now: datetime, actor: Actor | None = None,
+                   expected_version: int | None = None) -> None:
+    """Pause; the write is conditional on ``expected_version`` when one is given (StaleVersion otherwise).
 
-
-def schedule_resume(schedule: Schedule, *, now: datetime) -> None:
+    Ticks are not generated while paused (the due index excludes paused
+    rows): pausing is an explicit act, shown in the admin, and resuming plans
+    from now.
+    """
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().get(id=schedule.id)
+        current = _locked(schedule, expected_version)
+        Schedule.objects.filter(id=schedule.id).update(paused=True, paused_reason=reason[:200],
+                                                       version=F("version") + 1)
+        schedule.paused, schedule.paused_reason, schedule.version = True, reason[:200], current.version + 1
+        _audit(actor, schedule, "pause", now=now, before={}, version_before=current.version, detail=reason)
+
+
+def schedule_resume(schedule: Schedule, *, now: datetime, actor: Actor | None = None,
+                    expected_version: int | None = None) -> None:
+    with transaction.atomic():
+        locked = _locked(schedule, expected_version)
         locked.paused, locked.paused_reason, locked.consecutive_failures = False, "", 0
+        locked.version += 1
         schedule_plan_from(locked, now=now)
-        locked.save(update_fields=["paused", "paused_reason", "consecutive_failures",
+        locked.save(update_fields=["paused", "paused_reason", "consecutive_failures", "version",
                                    "next_tick_at", "next_fire_at", "finished_at", "finished_reason"])
+        _audit(actor, locked, "resume", now=now, before={}, version_before=locked.version - 1)
         beat_wake_on_commit()
     schedule.refresh_from_db()
 
 
-def schedule_delete(schedule: Schedule, *, now: datetime) -> None:
-    """Soft delete: the ledger keeps pointing at the schedule."""
-    Schedule.objects.filter(id=schedule.id).update(deleted_at=now, next_fire_at=None, next_tick_at=None)
+def schedule_delete(schedule: Schedule, *, now: datetime, actor: Actor | None = None,
+                    expected_version: int | None = None) -> None:
+    """Soft delete: the ledger keeps pointing at the schedule; its name is free for a new schedule."""
+    with transaction.atomic():
+        current = _locked(schedule, expected_version)
+        Schedule.objects.filter(id=schedule.id).update(deleted_at=now, next_fire_at=None, next_tick_at=None,
+                                                       version=F("version") + 1)
+        schedule.deleted_at, schedule.version = now, current.version + 1
+        _audit(actor, schedule, "delete", now=now, before={}, version_before=current.version)
 
 
 def schedule_after_run(schedule_id: int, *, finished_at: datetime) -> None:

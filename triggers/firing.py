@@ -22,8 +22,9 @@ from core.prepared import instance_from_row
 from runs.models import RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, runs_dispatch_many
 from schedules import sql
+from schedules.authz import schedules_unauthorized, unauthorized_reason
 from schedules.models import Schedule
-from schedules.services import schedules_record_finished
+from schedules.services import schedule_pause, schedules_record_finished
 
 log = logging.getLogger("tickwise.beat")
 
@@ -59,7 +60,7 @@ def next_due_at() -> datetime | None:
     with connection.cursor() as cursor:
         cursor.execute(sql.NEXT_DUE)
         (due,) = cursor.fetchone()
-        return due  # type: ignore[no-any-return]
+        return due
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     One insert for all their runs, one update for all their advances; the new
     pending runs are published in one batch after the caller's commit.
     """
-    dues = [_due(schedule, now=now) for schedule in schedules]
+    unauthorized = schedules_unauthorized(schedules)
+    dues = [_due(schedule, now=now, unauthorized=schedule.pk in unauthorized) for schedule in schedules]
     items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
     inserted = runs_dispatch_many(items, now=now)
     started = Counter(schedule.pk for (schedule, _), run in zip(items, inserted)
@@ -86,6 +88,10 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
         _advance(schedule, due, started=started[schedule.pk])
     _save_advances(schedules)
     schedules_record_finished(schedules, now=now)
+    for schedule in schedules:
+        if schedule.pk in unauthorized:
+            schedule_pause(schedule, reason=unauthorized_reason(schedule), now=now)
+            log.warning("schedule %s %s", schedule.pk, unauthorized_reason(schedule))
     return sum(run is not None for run in inserted)
 
 
@@ -94,12 +100,16 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
     return schedules_fire([schedule], now=now)
 
 
-def _due(schedule: Schedule, *, now: datetime) -> _Due:
+def _due(schedule: Schedule, *, now: datetime, unauthorized: bool = False) -> _Due:
     plan = schedule.plan()
     assert schedule.next_tick_at is not None  # claimed as due: the due index has next_fire_at, set with it
     start = schedule.next_tick_at - timedelta(microseconds=1)
     ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
                                              runs_so_far=schedule.run_count) if t.fire_at <= now]
+    if unauthorized:
+        # Recorded, not run; the schedule is paused in the same transaction.
+        return _Due(plan, ticks, tuple(DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=t.at, state=RunState.SKIPPED,
+                                                       skip_reason=SkipReason.UNAUTHORIZED) for t in ticks))
     policy = MissedPolicy(schedule.missed_policy, timedelta(seconds=schedule.missed_grace_seconds),
                           schedule.replay_cap, schedule.last_tick_at)
     return _Due(plan, ticks, tuple(_request(d) for d in missed_decide(policy, ticks, now=now)))

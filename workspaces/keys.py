@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .models import ApiKey, Workspace
 
@@ -35,7 +35,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def api_key_create(*, workspace: Workspace, user: AbstractBaseUser, name: str,
+def api_key_create(*, workspace: Workspace, user: User, name: str,
                    expires_at: datetime | None = None) -> IssuedKey:
     prefix = secrets.token_hex(PREFIX_BYTES)
     token = f"tw_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"

@@ -33,6 +33,15 @@ class Workspace(models.Model):
         return self.slug
 
 
+DEFAULT_SLUG = "default"
+
+
+def default_workspace() -> int:
+    """The id of the ``default`` workspace, made on first use: a single-team install never names one."""
+    workspace, _ = Workspace.objects.get_or_create(slug=DEFAULT_SLUG, defaults={"name": "Default"})
+    return workspace.pk
+
+
 class Membership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")

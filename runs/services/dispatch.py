@@ -62,6 +62,8 @@ class DispatchRequest:
     missed_count: int = 0
     period_start: datetime | None = None
     period_end: datetime | None = None
+    input: str = ""  # a manual run's input, instead of the rendered template
+    started_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, s
         period_start=request.period_start, period_end=request.period_end or request.tick_at,
         lateness_ms=int((now - request.tick_at).total_seconds() * 1000),
         finished_at=now if terminal else None,
-        session_id=_session_id(schedule), **_policy_fields(RunPolicy.of(schedule)),
+        session_id=_session_id(schedule), input=request.input, started_by_id=request.started_by_id,
+        **_policy_fields(RunPolicy.of(schedule)),
     )
 
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
+from workspaces.audit import Actor, audit_record
+
 from ..models import Run, RunState
 from ..publish import publish_runs_on_commit
 from .dispatch import RunPolicy
@@ -26,7 +28,7 @@ def dead_letters():
     return Run.objects.filter(state__in=[RunState.DEAD, RunState.UNKNOWN]).select_related("schedule__agent")
 
 
-def run_replay(run_id: int, *, now: datetime) -> Run:
+def run_replay(run_id: int, *, now: datetime, actor: Actor | None = None) -> Run:
     """Replay one run under its original identity; ReplayRefused says why not."""
     with transaction.atomic():
         run = Run.objects.select_for_update(of=("self",)).select_related("schedule").filter(id=run_id).first()
@@ -40,6 +42,8 @@ def run_replay(run_id: int, *, now: datetime) -> Run:
             error_message=f"replayed at {now.isoformat()} after {run.state}: {run.error_message}"[:2000],
         )
         publish_runs_on_commit([run.id])
+        audit_record(actor, obj=run, action="replay", now=now, workspace_id=run.agent.workspace_id,
+                     detail=f"after {run.state}")
     run.refresh_from_db()
     return run
 

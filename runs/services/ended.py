@@ -79,11 +79,12 @@ def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str =
     fields: dict[str, object] = {"state": state, "skip_reason": skip_reason, "error_category": category,
                                  "error_message": message[:2000], "finished_at": Now(), "buffered": False,
                                  "lease_expires_at": None, "fencing_token": F("fencing_token") + 1}
-    if state != RunState.SKIPPED:
+    failed = state not in (RunState.SKIPPED, RunState.CANCELLED)  # a cancel on request is no failure
+    if failed:
         fields.update(attempt=F("attempt") + 1, started_at=Now())
     if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
         return False
-    run_ended(run, now=now, failed=state != RunState.SKIPPED)
+    run_ended(run, now=now, failed=failed)
     return True
 
 

@@ -159,15 +159,15 @@ def _timed_out(claim: Claim, *, now: datetime) -> str | None:
 
 
 def render_input(run: Run) -> str:
-    """The schedule's template for this tick; a run without a schedule carries its input.
+    """The schedule's template for this tick; a run that already has its input keeps it.
 
     ``date`` and ``day_of_week`` are the tick's calendar day in the schedule's
     own zone (08:00 Wednesday in Tokyo is Tuesday in UTC); ``tick_at``,
     ``period_start`` and ``period_end`` are UTC instants, ``timestamp`` Unix
     seconds.
     """
-    if run.schedule is None:
-        return run.input
+    if run.schedule is None or run.input:
+        return run.input  # a run without a schedule, a manual run's own input, or an earlier attempt's
     tick = run.tick_at
     local = tick.astimezone(ZoneInfo(run.schedule.timezone))
     values = {

@@ -1,0 +1,59 @@
+"""The REST API, ``/api/v1/``: a shell over the same services as the admin and the commands.
+
+django-ninja builds the OpenAPI 3.1 document (``/api/v1/openapi.json``, docs
+at ``/api/v1/docs``) from the pydantic bodies in ``schemas``. Every error is
+``application/problem+json`` (``problems``); every single object carries a
+strong ``ETag`` and every write ``If-Match`` (``versions``); creates and
+triggers honour ``Idempotency-Key`` (``idempotency``).
+"""
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from . import agents, runs, schedules
+from .auth import ApiKeyAuth
+from .problems import Problem
+
+api = NinjaAPI(
+    title="Tickwise", version="1", urls_namespace="api-v1", auth=ApiKeyAuth(),
+    description="Schedules, triggers and the run ledger of your agents. Authenticate with "
+                "`Authorization: Bearer tw_…` (an API key from `manage.py api_key create`). Errors are RFC 9457 "
+                "problem documents; writes need `If-Match` with the object's `ETag`.",
+)
+api.add_router("/agents", agents.router)
+api.add_router("/agents", schedules.router)
+api.add_router("/runs", runs.router)
+
+
+@api.exception_handler(Problem)
+def _problem(request: HttpRequest, problem: Problem) -> HttpResponse:
+    return problem.response()
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid(request: HttpRequest, error: NinjaValidationError) -> HttpResponse:
+    listed = [{"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body",
+               "message": str(e.get("msg", "invalid"))} for e in error.errors]
+    return Problem(422, "validation-error", "; ".join(f"{e['field']}: {e['message']}" for e in listed),
+                   errors=listed).response()
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return Problem(401, "unauthenticated", "send Authorization: Bearer tw_… with an API key",
+                   headers={"WWW-Authenticate": 'Bearer realm="tickwise"'}).response()
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return Problem(404, "not-found", "no such resource").response()
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    slug = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 429: "throttled"}.get(
+        error.status_code, "validation-error")
+    return Problem(error.status_code, slug, str(error)).response()

@@ -1,14 +1,22 @@
 """Admin for the registry. Actions call services, never model code."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
 from adapters import AdapterError, adapter_for
+from core import timing
 from runs.services.manual import run_now
 from schedules import services
 from schedules.models import Agent, Schedule
+
+from .schedule_form import ScheduleForm
 
 
 class AgentForm(forms.ModelForm):
@@ -17,7 +25,8 @@ class AgentForm(forms.ModelForm):
         fields = ["name", "adapter", "config", "is_active"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             adapter_for(data.get("adapter", "")).validate_config(data.get("config") or {})
         except AdapterError as error:
@@ -35,28 +44,68 @@ class AgentAdmin(admin.ModelAdmin):
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "cron", "timezone", "paused", "paused_reason", "next_fire_at",
+    form = ScheduleForm
+    list_display = ["__str__", "kind", "cron", "timezone", "paused", "paused_reason", "next_fire",
                     "version", "consecutive_failures"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
-    readonly_fields = ["paused", "paused_reason", "next_tick_at", "next_fire_at", "last_tick_at", "run_count",
+    readonly_fields = ["paused", "paused_reason", "next_tick", "next_fire", "last_tick", "run_count",
                        "version", "consecutive_failures", "created_by", "created_at", "updated_at", "deleted_at"]
     actions = ["pause_selected", "resume_selected", "run_now_selected"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deleted_at__isnull=True).select_related("agent")
 
+    @admin.display(description="Next tick", ordering="next_tick_at")
+    def next_tick(self, schedule: Schedule) -> str:
+        return shown_in_zone(schedule.next_tick_at, schedule.timezone)
+
+    @admin.display(description="Next fire", ordering="next_fire_at")
+    def next_fire(self, schedule: Schedule) -> str:
+        return shown_in_zone(schedule.next_fire_at, schedule.timezone)
+
+    @admin.display(description="Last tick", ordering="last_tick_at")
+    def last_tick(self, schedule: Schedule) -> str:
+        return shown_in_zone(schedule.last_tick_at, schedule.timezone)
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
-        services.schedule_save(obj, now=timezone.now())
+        expected = form.cleaned_data.get("loaded_version") if change else None
+        services.schedule_save(obj, now=timezone.now(), expected_version=expected)
+
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # The form refuses a stale version first; a save that lands between that
+        # check and the locked write ends here, rolled back by the admin's
+        # transaction, instead of in a server error.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.StaleVersion as error:
+            self.message_user(request, f"Someone else saved this schedule while you were editing it ({error}). "
+                                       f"Nothing was saved: reload the page and make your changes again.",
+                              messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_deleted_objects(self, objs, request):
+        """Deleting a schedule is soft (``schedule_delete``): it is marked deleted, nothing is removed.
+
+        Django's collector would walk every run that points at the schedule
+        and, since the ledger's runs cannot be deleted, refuse; the runs stay
+        and keep pointing at the schedule, so there is nothing to walk.
+        """
+        schedules = list(objs)
+        listed = [f"{schedule} (#{schedule.pk}): its {schedule.runs.count()} run(s) stay in the ledger"
+                  for schedule in schedules]
+        return listed, {Schedule._meta.verbose_name_plural: len(schedules)}, set(), []
 
     def delete_model(self, request, obj):
         services.schedule_delete(obj, now=timezone.now())
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request, queryset: QuerySet[Schedule]) -> None:
+        now = timezone.now()
         for schedule in queryset:
-            services.schedule_delete(schedule, now=timezone.now())
+            services.schedule_delete(schedule, now=now)
 
     @admin.action(description="Pause selected schedules")
     def pause_selected(self, request, queryset):
@@ -77,3 +126,15 @@ class ScheduleAdmin(admin.ModelAdmin):
         now = timezone.now()
         started = [run_now(schedule, now=now) for schedule in queryset]
         self.message_user(request, f"Started {sum(1 for run in started if run)} run(s).", messages.SUCCESS)
+
+
+def shown_in_zone(moment: datetime | None, zone: str) -> str:
+    """An instant as the schedule's wall clock, with its zone, and in UTC: never a bare time."""
+    if moment is None:
+        return "-"
+    utc = f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    try:
+        local = moment.astimezone(timing.validate_timezone(zone))
+    except timing.TimingError:
+        return utc
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({zone}) = {utc}" if zone not in ("UTC", "Etc/UTC") else utc

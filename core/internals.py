@@ -77,6 +77,23 @@ def task_message_sender(app: Any, name: str) -> Callable[..., None]:
     return send
 
 
+def connection_detach_default_channel(connection: Any) -> Any | None:
+    """Take ``connection._default_channel`` (kombu) off the connection and return it.
+
+    On a lost broker connection Celery 5.7's worker collects the connection,
+    then closes it again; a channel whose first close failed is closed a second
+    time after kombu dropped the transport's settings, and the worker dies
+    (``scheduler_project.celery.Consumer``). A detached channel is closed once,
+    by the caller.
+    """
+    channel, connection._default_channel = connection._default_channel, None
+    return channel
+
+
+# Worker consumer hooks ``scheduler_project.celery.Consumer`` relies on.
+CONSUMER_BROKER_LOSS = ("on_connection_error_after_connected",)
+
+
 # --- django-celery-beat ---------------------------------------------------------------
 
 # ``DatabaseScheduler`` state the Tickwise beat (``triggers.beat``) reads and
@@ -116,10 +133,25 @@ def _missing_celery() -> list[str]:
                if not hasattr(amqp, name)]
     if not hasattr(current_app, "thread_oid"):
         missing.append("celery: app.thread_oid")
+    missing += _missing_broker_loss()
     if not missing:
         wanted = {"reply_to", "time_limit", "soft_time_limit", "create_sent_event", "ignore_result"}
         accepted = set(inspect.signature(amqp.create_task_message).parameters)
         missing += [f"celery: create_task_message({name}=)" for name in sorted(wanted - accepted)]
+    return missing
+
+
+def _missing_broker_loss() -> list[str]:
+    from celery.utils import threads
+    from celery.worker.consumer import Consumer
+    from kombu import Connection
+
+    missing = [f"celery: Consumer.{name}()" for name in CONSUMER_BROKER_LOSS
+               if not callable(getattr(Consumer, name, None))]
+    if not callable(getattr(threads, "bound_open_broker_sockets", None)):
+        missing.append("celery: celery.utils.threads.bound_open_broker_sockets()")
+    if "_default_channel" not in vars(Connection):
+        missing.append("kombu: Connection._default_channel")
     return missing
 
 

@@ -1,15 +1,63 @@
 """The Celery app: configured from Django settings (namespace CELERY_)."""
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 from celery import Celery, signals
+from celery.utils.threads import bound_open_broker_sockets
+from celery.worker import consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler_project.settings")
 
 app = Celery("tickwise")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger("tickwise.worker")
+
+# As long as Celery's own cleanup of a broken connection may block on a socket.
+CLOSE_TIMEOUT = 5.0
+
+
+class Consumer(consumer.Consumer):
+    """Celery's worker consumer, made to ride out a broker restart (``CELERY_WORKER_CONSUMER``).
+
+    On a lost connection Celery 5.7 collects the connection, then closes it
+    (celery#10242). When the worker holds an unacknowledged message and waits
+    on BRPOP as Redis goes away, the task channel's first close fails at the
+    BRPOP read; collect() then drops the transport's settings (kombu 5.7), and
+    the second close, restoring the message, rebuilds a Redis pool from them:
+    ``Unrecoverable error: AttributeError('NoneType' object has no attribute
+    'hostname')``, and the worker exits 1. Closing that channel first, once,
+    and detaching it leaves the second close nothing to redo.
+    """
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        _close_task_channel(self.connection)
+        super().on_connection_error_after_connected(exc)
+
+
+def _close_task_channel(connection: Any) -> None:
+    """Close the channel the task consumer reads from, once; a failure is logged, never raised.
+
+    When Redis answers, closing puts unacknowledged messages back on the queue;
+    when it does not, they wait in Redis for the visibility timeout, and their
+    runs for the outbox sweeper, which republishes pending runs.
+    """
+    from core import internals  # here, not at the top: it loads django.db, which web and CLI imports need not
+
+    if connection is None:
+        return
+    bound_open_broker_sockets(connection, CLOSE_TIMEOUT)  # a silent peer must not hang the close
+    channel = internals.connection_detach_default_channel(connection)
+    if channel is None:
+        return
+    try:
+        channel.close()
+    except Exception as error:  # a teardown of a broken connection: any error here would kill the worker
+        logger.warning("closing the task channel of a lost broker connection failed: %r", error)
 
 
 @signals.worker_process_init.connect

@@ -143,6 +143,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("TICKWISE_VISIBILITY_TIMEOUT", 7200, minimum=60),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer with one fix: a Redis restart while a worker holds a
+# message must not end the worker (see scheduler_project.celery.Consumer).
+CELERY_WORKER_CONSUMER = "scheduler_project.celery:Consumer"
 CELERY_TASK_DEFAULT_QUEUE = env_str("TICKWISE_QUEUE", "tickwise")
 CELERY_BEAT_SCHEDULER = "triggers.beat:TickwiseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,6 +1,7 @@
 """The developer entry point behind ``./tickwise``.
 
-    ./tickwise run            the whole stack on this machine (Ctrl-C stops it all)
+    ./tickwise run            the whole stack on this machine, a crashed process restarted
+                              (Ctrl-C stops it all)
     ./tickwise test [ARGS]    the test suite (ARGS go to pytest)
     ./tickwise lint           the guard rails: import contracts, ruff, mypy
     ./tickwise servers start|stop|status
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .embedded import ensure_servers, servers_status, stop_servers
@@ -59,34 +61,90 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signum, _interrupt)  # explicit: a background shell job ignores SIGINT
     env, started = _servers_env()
     env.setdefault("DEBUG", "true")  # the local stack serves the admin's static files
-    children: list[subprocess.Popen] = []
+    children: list[Child] = []
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
-        commands = [web_command(args.bind), beat_command(), worker_command("worker1"), worker_command("worker2")]
-        children = [subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for cmd in commands]
+        children = [Child("web", web_command(args.bind), env), Child("beat", beat_command(), env),
+                    Child("worker1", worker_command("worker1"), env), Child("worker2", worker_command("worker2"), env)]
+        for child in children:
+            child.start(time.monotonic())
         print(f"Tickwise is up: http://{args.bind}/admin/  (Ctrl-C stops everything)", flush=True)
-        return _supervise(children)
+        _supervise(children)
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
-        _terminate(children)
+        _terminate([child.process for child in children if child.process])
         if started:
             stop_servers(started)
             print(f"stopped embedded {', '.join(started)}", flush=True)
+    return 0
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _supervise(children: list[subprocess.Popen]) -> int:
-    """Wait until Ctrl-C, SIGTERM/SIGHUP, or a child dies (then everything stops)."""
+# A child that exits is started again after a pause that doubles from
+# RESTART_FIRST up to RESTART_MAX, so a crash loop (a taken port, a database
+# that is down) costs a line every half minute instead of a busy CPU; a child
+# that stayed up RESTART_STABLE seconds crashed afresh and starts over at
+# RESTART_FIRST. The same policy as supervisord's or systemd's.
+RESTART_FIRST, RESTART_MAX, RESTART_STABLE = 1.0, 30.0, 60.0
+
+
+def restart_delay(previous: float, uptime: float) -> float:
+    """The pause before restarting a child that exited after ``uptime`` seconds (``previous``: the last pause)."""
+    if not previous or uptime >= RESTART_STABLE:
+        return RESTART_FIRST
+    return min(previous * 2, RESTART_MAX)
+
+
+@dataclass
+class Child:
+    """One process of the local stack, in its own process group, restarted when it exits."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    delay: float = 0.0  # the last restart's pause
+    restart_at: float | None = None  # set while waiting out the pause
+
+    def start(self, now: float) -> None:
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, start_new_session=True)
+        self.started_at, self.restart_at = now, None
+        print(f"{self.name} started (pid {self.process.pid})", flush=True)
+
+    def check(self, now: float) -> None:
+        """Notice an exit and schedule the restart; start it once its pause is over."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start(now)
+            return
+        assert self.process is not None
+        code = self.process.poll()
+        if code is None:
+            return
+        uptime = now - self.started_at
+        self.delay = restart_delay(self.delay, uptime)
+        self.restart_at = now + self.delay
+        print(f"{self.name} (pid {self.process.pid}) exited with {_exit_reason(code)} after {uptime:.0f}s; "
+              f"restarting in {self.delay:.0f}s", flush=True)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"code {code}"
+
+
+def _supervise(children: list[Child]) -> None:
+    """Restart any child that exits, until Ctrl-C or SIGTERM/SIGHUP (a KeyboardInterrupt)."""
     while True:
         for child in children:
-            if child.poll() is not None:
-                print(f"{' '.join(child.args[1:4])} exited with {child.returncode}; stopping", flush=True)
-                return 1
+            child.check(time.monotonic())
         time.sleep(0.5)
 
 

@@ -25,7 +25,7 @@ from schedules.models import AdapterKind, Agent, Schedule
 from schedules.services import schedule_save
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # --- values ---------------------------------------------------------------------

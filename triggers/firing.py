@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
@@ -103,9 +104,9 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
 def _due(schedule: Schedule, *, now: datetime, unauthorized: bool = False) -> _Due:
     plan = schedule.plan()
     assert schedule.next_tick_at is not None  # claimed as due: the due index has next_fire_at, set with it
-    start = schedule.next_tick_at - timedelta(microseconds=1)
-    ticks = [t for t in timing.ticks_between(plan, after=start, until=now, limit=TICKS_PER_LOOP,
-                                             runs_so_far=schedule.run_count) if t.fire_at <= now]
+    ticks = _after_completion_tick(schedule) if schedule.awaits_completion else [
+        t for t in timing.ticks_between(plan, after=schedule.next_tick_at - timedelta(microseconds=1), until=now,
+                                        limit=TICKS_PER_LOOP, runs_so_far=schedule.run_count) if t.fire_at <= now]
     if unauthorized:
         # Recorded, not run; the schedule is paused in the same transaction.
         return _Due(plan, ticks, tuple(DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=t.at, state=RunState.SKIPPED,
@@ -113,6 +114,18 @@ def _due(schedule: Schedule, *, now: datetime, unauthorized: bool = False) -> _D
     policy = MissedPolicy(schedule.missed_policy, timedelta(seconds=schedule.missed_grace_seconds),
                           schedule.replay_cap, schedule.last_tick_at)
     return _Due(plan, ticks, tuple(_request(d) for d in missed_decide(policy, ticks, now=now)))
+
+
+def _after_completion_tick(schedule: Schedule) -> list[timing.Tick]:
+    """The one due tick of an after-completion interval: the one its last run's end planned.
+
+    Its plan's ticks are a projection from the anchor, so the planned tick
+    (last finish + interval) is in general not among them: it is taken as
+    stored, or it would be lost without a ledger row.
+    """
+    assert schedule.next_tick_at is not None and schedule.next_fire_at is not None
+    local = schedule.next_tick_at.astimezone(ZoneInfo(schedule.timezone))
+    return [timing.Tick(at=schedule.next_tick_at, fire_at=schedule.next_fire_at, local=local)]
 
 
 _TRIGGERS = {TickAction.RUN: Trigger.SCHEDULE, TickAction.CATCH_UP: Trigger.CATCHUP, TickAction.SKIP: Trigger.SCHEDULE}

@@ -156,3 +156,19 @@ def test_the_claim_takes_what_the_due_selector_names_earliest_first(agent):
     for field in Schedule._meta.concrete_fields:  # every column, as the ORM reads it
         assert getattr(claimed[0], field.attname) == getattr(reference, field.attname), field.name
     assert len(made) == 5
+
+
+def test_an_after_completion_interval_fires_the_tick_its_last_run_planned(agent):
+    """The planned tick (finish + interval) is not on the anchor's projection: it must still fire."""
+    from schedules.services import schedule_after_run
+
+    schedule = schedule_save(Schedule(agent=agent, name="settle", kind="interval", interval_seconds=600,
+                                      interval_mode="after_completion", start_at=at(9, 0)), now=T0)
+    assert schedules_fire_due(now=at(9, 10), batch=10).runs == 1
+    schedule_after_run(schedule.pk, finished_at=at(9, 12))  # the run took two minutes
+    schedule.refresh_from_db()
+    assert schedule.next_tick_at == at(9, 22)
+    assert schedules_fire_due(now=at(9, 22) + timedelta(seconds=1), batch=10).runs == 1
+    assert [tick for tick, *_ in rows(schedule)] == [at(9, 10), at(9, 22)]
+    schedule.refresh_from_db()
+    assert schedule.next_fire_at is None  # waiting for the second run to end

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # its Swagger UI and ReDoc assets, served locally (no CDN)
     "django_celery_beat",
     "django_celery_results",
     "workspaces",
@@ -172,4 +173,6 @@ TICKWISE: dict[str, Any] = {
     # Modules (and their submodules) the ``python`` adapter may call into: an
     # agent's config is editable in the admin, the worker is not a sandbox.
     "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["adapters.examples"]),
+    # The REST API at /api/v1/; false answers every /api/ route with a 404.
+    "API_ENABLED": env_bool("TICKWISE_API_ENABLED", True),
 }

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, re_path
 from django.views.generic import RedirectView
+
+from shells.api import api
+from shells.api.problems import Problem
+
+
+def api_disabled(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return Problem(404, "feature-disabled", "the API is turned off (TICKWISE_API_ENABLED=false)").response()
+
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls) if settings.TICKWISE["API_ENABLED"] else re_path(r"^api/(?P<rest>.*)$", api_disabled),
 ]

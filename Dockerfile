@@ -4,8 +4,13 @@ ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY scheduler_project ./scheduler_project
-COPY schedules ./schedules
+COPY shells ./shells
+COPY triggers ./triggers
 COPY runs ./runs
+COPY schedules ./schedules
+COPY workspaces ./workspaces
+COPY adapters ./adapters
+COPY core ./core
 COPY manage.py ./
 # No 'embedded' extra: in containers PostgreSQL and Redis are their own services.
 RUN pip install --no-cache-dir -e . && useradd --create-home tickwise

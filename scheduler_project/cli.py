@@ -42,8 +42,13 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def web_command(bind: str) -> list[str]:
-    return [PYTHON, "manage.py", "runserver", bind, "--noreload"]
+def web_command(bind: str, *, dev_server: bool = False) -> list[str]:
+    """gunicorn (static files through whitenoise); Django's development server only when asked for."""
+    if dev_server:
+        return [PYTHON, "manage.py", "runserver", bind, "--noreload"]
+    workers = os.environ.get("TICKWISE_WEB_WORKERS", "2")
+    return [PYTHON, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind", bind, "--workers", workers,
+            "--access-logfile", "-", "--graceful-timeout", "10"]
 
 
 def beat_command() -> list[str]:
@@ -65,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
-        children = [Child("web", web_command(args.bind), env), Child("beat", beat_command(), env),
+        children = [Child("web", web_command(args.bind, dev_server=args.dev_server), env),
+                    Child("beat", beat_command(), env),
                     Child("worker1", worker_command("worker1"), env), Child("worker2", worker_command("worker2"), env)]
         for child in children:
             child.start(time.monotonic())
@@ -222,7 +228,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.command == "web":
         if args.migrate:
             _manage(env, "migrate", "--noinput")
-        command = web_command(args.bind)
+        command = web_command(args.bind, dev_server=args.dev_server)
     elif args.command == "beat":
         command = beat_command()
     else:
@@ -237,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole stack on this machine")
     run.add_argument("--bind", default="127.0.0.1:8000")
+    run.add_argument("--dev-server", action="store_true", help="Django's runserver instead of gunicorn")
     run.set_defaults(handler=cmd_run)
     test = sub.add_parser("test", help="the test suite; extra arguments go to pytest")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
@@ -248,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="the Django web process")
     web.add_argument("--bind", default="127.0.0.1:8000")
     web.add_argument("--migrate", action="store_true", help="apply migrations first")
+    web.add_argument("--dev-server", action="store_true", help="Django's runserver instead of gunicorn")
     sub.add_parser("beat", help="one beat process")
     worker = sub.add_parser("worker", help="one Celery worker node")
     worker.add_argument("--name", default="worker")

@@ -71,8 +71,10 @@ INSTALLED_APPS = [
     "shells",
 ]
 
+# No GZipMiddleware: it would turn the API's strong ETags into weak ones.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,6 +111,10 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".tickwise" / "static"
+# whitenoise serves the admin's and the API docs' assets from the apps
+# themselves: no collectstatic step, in a container or on a laptop.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGGING = {
     "version": 1,

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
 
+from .audit import Actor, audit_record
 from .models import ApiKey, Workspace
+from .roles import member_role
 
 PREFIX_BYTES = 6
 SECRET_BYTES = 32
@@ -35,12 +39,18 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def api_key_create(*, workspace: Workspace, user: User, name: str,
-                   expires_at: datetime | None = None) -> IssuedKey:
+def api_key_create(*, workspace: Workspace, user: User, name: str, expires_at: datetime | None = None,
+                   now: datetime | None = None, actor: Actor | None = None) -> IssuedKey:
+    """A new key for a member of ``workspace``; the token is in the result only, never stored."""
+    if member_role(user.pk, workspace.pk) is None:
+        raise KeyRefused(f"{user.get_username()} is not a member of workspace {workspace.slug}")
     prefix = secrets.token_hex(PREFIX_BYTES)
     token = f"tw_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
-    key = ApiKey.objects.create(workspace=workspace, user=user, name=name, prefix=prefix,
-                                key_hash=_hash(token), expires_at=expires_at)
+    with transaction.atomic():
+        key = ApiKey.objects.create(workspace=workspace, user=user, name=name, prefix=prefix,
+                                    key_hash=_hash(token), expires_at=expires_at)
+        audit_record(actor, obj=key, action="create", now=now or key.created_at, workspace_id=workspace.pk,
+                     version_after=key.version, detail=f"for {user.get_username()}")
     return IssuedKey(key=key, token=token)
 
 
@@ -61,8 +71,13 @@ def api_key_verify(token: str, *, now: datetime) -> ApiKey:
     return key
 
 
-def api_key_revoke(key: ApiKey, *, now: datetime) -> bool:
+def api_key_revoke(key: ApiKey, *, now: datetime, actor: Actor | None = None) -> bool:
     """Revoke once; False when it already was."""
-    revoked = ApiKey.objects.filter(id=key.id, revoked_at__isnull=True).update(revoked_at=now)
-    key.revoked_at = key.revoked_at or now
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(id=key.id, revoked_at__isnull=True).update(revoked_at=now,
+                                                                                 version=F("version") + 1)
+        if revoked:
+            audit_record(actor, obj=key, action="revoke", now=now, workspace_id=key.workspace_id,
+                         version_before=key.version, version_after=key.version + 1)
+    key.refresh_from_db()
     return bool(revoked)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from schedules import services
 from schedules.models import Agent, Schedule
+from workspaces.models import Membership, Role, Workspace, default_workspace
 
 DEMO_USER = "admin"
 DEMO_PASSWORD = "tickwise"
@@ -17,7 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         user = self._user()
-        agent, _ = Agent.objects.get_or_create(name="demo-echo", defaults={"adapter": "echo"})
+        workspace = Workspace.objects.get(pk=default_workspace())
+        # The demo login administers the default workspace: it can issue itself an API key.
+        Membership.objects.get_or_create(workspace=workspace, user=user, defaults={"role": Role.ADMIN})
+        agent, _ = Agent.objects.get_or_create(workspace=workspace, name="demo-echo", deleted_at=None,
+                                               defaults={"adapter": "echo"})
         if not Schedule.objects.live().filter(agent=agent, name="every-minute").exists():
             schedule = Schedule(agent=agent, name="every-minute", cron="* * * * *", created_by=user,
                                 input_template="Demo tick {{run_number}} at {{tick_at}} ({{day_of_week}})")

@@ -8,6 +8,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError
 
 from runs.services.dlq import ReplayRefused
+from runs.services.manual import RunRefused
 from schedules.services import StaleVersion
 
 from .problems import Problem, field_errors
@@ -25,7 +26,7 @@ def saving() -> Iterator[None]:
                             for field, messages in errors.items()}) from None
     except StaleVersion as error:
         raise stale(error.current) from None
-    except ReplayRefused as error:
+    except (ReplayRefused, RunRefused) as error:
         raise Problem(409, "conflict", str(error)) from None
     except IntegrityError:
         raise Problem(409, "conflict", "another request changed this object at the same time; retry") from None

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from adapters import AdapterError, adapter_for
 from core import timing
-from runs.services.manual import run_now
+from runs.services.manual import RunRefused, run_now
 from schedules import services
 from schedules.models import Agent, Schedule
+from workspaces.audit import Actor
 
 from .schedule_form import ScheduleForm
 
@@ -72,7 +73,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         expected = form.cleaned_data.get("loaded_version") if change else None
-        services.schedule_save(obj, now=timezone.now(), expected_version=expected)
+        services.schedule_save(obj, now=timezone.now(), expected_version=expected, actor=_actor(request))
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -100,32 +101,42 @@ class ScheduleAdmin(admin.ModelAdmin):
         return listed, {Schedule._meta.verbose_name_plural: len(schedules)}, set(), []
 
     def delete_model(self, request, obj):
-        services.schedule_delete(obj, now=timezone.now())
+        services.schedule_delete(obj, now=timezone.now(), actor=_actor(request))
 
     def delete_queryset(self, request, queryset: QuerySet[Schedule]) -> None:
         now = timezone.now()
         for schedule in queryset:
-            services.schedule_delete(schedule, now=now)
+            services.schedule_delete(schedule, now=now, actor=_actor(request))
 
     @admin.action(description="Pause selected schedules")
     def pause_selected(self, request, queryset):
         now = timezone.now()
         for schedule in queryset:
-            services.schedule_pause(schedule, reason=f"paused by {request.user}", now=now)
+            services.schedule_pause(schedule, reason=f"paused by {request.user}", now=now, actor=_actor(request))
         self.message_user(request, f"Paused {queryset.count()} schedule(s).")
 
     @admin.action(description="Resume selected schedules")
     def resume_selected(self, request, queryset):
         now = timezone.now()
         for schedule in queryset:
-            services.schedule_resume(schedule, now=now)
+            services.schedule_resume(schedule, now=now, actor=_actor(request))
         self.message_user(request, f"Resumed {queryset.count()} schedule(s).")
 
     @admin.action(description="Run selected schedules now")
     def run_now_selected(self, request, queryset):
-        now = timezone.now()
-        started = [run_now(schedule, now=now) for schedule in queryset]
-        self.message_user(request, f"Started {sum(1 for run in started if run)} run(s).", messages.SUCCESS)
+        now, started = timezone.now(), 0
+        for schedule in queryset:
+            try:
+                run_now(schedule, now=now, actor=_actor(request))
+            except RunRefused as refused:  # one schedule's refusal never stops the others
+                self.message_user(request, str(refused), messages.WARNING)
+            else:
+                started += 1
+        self.message_user(request, f"Started {started} run(s).", messages.SUCCESS)
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(source="admin", user_id=request.user.pk)
 
 
 def shown_in_zone(moment: datetime | None, zone: str) -> str:

@@ -47,6 +47,16 @@ def test_pause_resume_and_run_now_actions(staff_client, schedule, django_capture
     assert not schedule.paused and schedule.next_fire_at is not None
 
 
+def test_run_now_of_an_inactive_agent_is_a_warning_not_an_error(staff_client, schedule):
+    other = Schedule.objects.create(agent=Agent.objects.create(name="busy"), name="hourly", cron="0 * * * *")
+    Agent.objects.filter(pk=schedule.agent.pk).update(is_active=False)
+    response = staff_client.post("/admin/schedules/schedule/", {
+        "action": "run_now_selected", "_selected_action": [schedule.pk, other.pk]}, follow=True)
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == ["agent 'demo' is inactive: activate it to run demo/minutely", "Started 1 run(s)."], shown
+    assert list(Run.objects.values_list("schedule_id", flat=True)) == [other.pk]
+
+
 def test_bad_cron_in_the_form_is_an_error_and_saves_nothing(staff_client, schedule):
     response = staff_client.post(f"/admin/schedules/schedule/{schedule.pk}/change/", {
         "agent": schedule.agent.pk, "name": "minutely", "kind": "cron", "cron": "0 0 30 2 *",

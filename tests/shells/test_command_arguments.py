@@ -124,6 +124,12 @@ def test_run_now_still_starts_a_run(schedule: Schedule, django_capture_on_commit
     assert out.getvalue().startswith(f"run {run.pk} pending (manual")
 
 
+def test_run_now_of_an_inactive_agent_is_refused_in_one_line(schedule: Schedule) -> None:
+    Agent.objects.filter(pk=schedule.agent.pk).update(is_active=False)
+    assert refused("run_now", "demo/minutely") == "agent 'demo' is inactive: activate it to run demo/minutely"
+    assert not Run.objects.exists()
+
+
 # --- dlq
 
 @pytest.mark.parametrize("run_id", ["²", "١", "\udcff", "-1", "0", "1.0", " 1", BIG, HUGE, "9223372036854775808"])

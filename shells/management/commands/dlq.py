@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from runs.services.dlq import ReplayRefused, dead_letters, run_replay, schedule_replay_dead
+from workspaces.audit import Actor
 
 from ._arguments import one_line, schedule_named, shown, whole_number
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         if run_id is None:
             raise CommandError("replay needs RUN_ID or --schedule")
         try:
-            run = run_replay(whole_number("RUN_ID", run_id, low=1, high=MAX_ID), now=now)
+            run = run_replay(whole_number("RUN_ID", run_id, low=1, high=MAX_ID), now=now,
+                             actor=Actor(source="command"))
         except ReplayRefused as error:
             raise one_line(str(error)) from None
         self.stdout.write(f"run {run.pk} replayed: {run.state}, key {run.idempotency_key}")

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from runs.models import TERMINAL_STATES, Run, RunState
-from runs.services.manual import run_now
+from runs.services.manual import RunRefused, run_now
+from workspaces.audit import Actor
 
 from ._arguments import one_line, schedule_named, seconds
 
@@ -30,10 +31,10 @@ class Command(BaseCommand):
         # Every argument is checked before anything starts: a bad --timeout never leaves a run behind.
         timeout = seconds("--timeout", options["timeout"], high=MAX_WAIT)
         schedule = schedule_named(options["schedule"])
-        now = timezone.now()
-        run = run_now(schedule, now=now)
-        if run is None:
-            raise CommandError(f"a manual run of {schedule} at {now.isoformat()} was already dispatched")
+        try:
+            run = run_now(schedule, now=timezone.now(), actor=Actor(source="command"))
+        except RunRefused as refused:
+            raise one_line(str(refused)) from None
         if options["wait"]:
             run = self._wait(run, timeout)
         self._print(run, options["json"])

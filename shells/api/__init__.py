@@ -33,10 +33,21 @@ def _problem(request: HttpRequest, problem: Problem) -> HttpResponse:
     return problem.response()
 
 
+def _field(loc: tuple[object, ...]) -> str:
+    """The field a pydantic error names, as the client sent it.
+
+    ninja prefixes the source (``body``, ``query``, ``path``); a body is
+    also nested under the view's parameter name, which the client never sees.
+    """
+    source, *rest = loc or ("body",)
+    parts = rest[1:] if source == "body" else rest
+    return ".".join(str(part) for part in parts) or str(source)
+
+
 @api.exception_handler(NinjaValidationError)
 def _invalid(request: HttpRequest, error: NinjaValidationError) -> HttpResponse:
-    listed = [{"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body",
-               "message": str(e.get("msg", "invalid"))} for e in error.errors]
+    listed = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
+              for e in error.errors]
     return Problem(422, "validation-error", "; ".join(f"{e['field']}: {e['message']}" for e in listed),
                    errors=listed).response()
 

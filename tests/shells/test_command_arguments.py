@@ -247,6 +247,34 @@ def test_seed_demo_refuses_arguments() -> None:
         call_command("seed_demo", "\udcff", stdout=StringIO())
 
 
+# --- workspace and api_key
+
+@pytest.mark.parametrize("args", [
+    ("workspace", "create", "\udcff"),
+    ("workspace", "create", "a\x00"),
+    ("workspace", "create", "ok", "--name", "\udcff"),
+    ("workspace", "create", "ok", "--name", "x" * 201),
+    ("workspace", "member", "\udcff", "root", "--role", "admin"),
+    ("workspace", "member", "default", "\x00", "--role", "admin"),
+    ("api_key", "create", "--workspace", "\udcff", "--user", "root", "--name", "n"),
+    ("api_key", "create", "--workspace", "default", "--user", "\udcff", "--name", "n"),
+    ("api_key", "create", "--workspace", "default", "--user", "root", "--name", "n",
+     "--expires", "0001-01-01T00:00:00+05:00"),
+    ("api_key", "create", "--workspace", "default", "--user", "root", "--name", "x" * 101),
+    ("api_key", "list", "--workspace", "\udcff"),
+    ("api_key", "revoke", "\udcff"),
+    ("api_key", "revoke", "١"),
+])
+def test_workspace_and_api_key_commands_refuse_in_one_line(db, args: tuple[str, ...]) -> None:
+    from django.contrib.auth import get_user_model
+
+    from workspaces.models import default_workspace
+
+    default_workspace()
+    get_user_model().objects.create_user("root")
+    refused(*args)
+
+
 # --- the real command line: bytes that are not UTF-8, exit codes, no tracebacks
 
 HOSTILE_COMMAND_LINES: list[tuple[list[str | bytes], str]] = [
@@ -263,6 +291,7 @@ HOSTILE_COMMAND_LINES: list[tuple[list[str | bytes], str]] = [
     (["preview_schedule", "--cron", b"\xff * * * *"], "in the minute field is not a number"),
     (["dlq", "replay", "--schedule", b"demo/\xff"], "CommandError: schedule: no schedule 'demo/\\udcff'"),
     (["dlq", "replay", b"\xff"], "CommandError: RUN_ID must be a whole number"),
+    (["workspace", "create", "ok", "--name", b"\xff"], "CommandError: --name: printable text"),
     (["seed_demo", b"\xff"], "error: unrecognized arguments: \\udcff"),
     (["dlq", b"\xff"], "error: argument action: invalid choice: '\\udcff'"),
 ]

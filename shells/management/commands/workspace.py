@@ -29,7 +29,10 @@ class Command(BaseCommand):
         if not (slug.isascii() and slug.replace("-", "").replace("_", "").isalnum() and len(slug) <= 50):
             raise one_line(f"SLUG: letters, digits, - and _ only (at most 50), got {shown(slug)!r}")
         if options["action"] == "create":
-            made, created = Workspace.objects.get_or_create(slug=slug, defaults={"name": options["name"] or slug})
+            name = options["name"] or slug
+            if not (name.isprintable() and len(name) <= 200):  # a lone surrogate or a NUL never reaches the database
+                raise one_line(f"--name: printable text of at most 200 characters, got {shown(name)!r}")
+            made, created = Workspace.objects.get_or_create(slug=slug, defaults={"name": name})
             self.stdout.write(f"{'created' if created else 'exists'}: workspace {made.slug}")
             return
         workspace = Workspace.objects.filter(slug=slug).first()

@@ -22,8 +22,9 @@ class RunState(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+# States a run does not leave by itself (a replay moves dead, unknown and failed runs back).
 TERMINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.DEAD, RunState.CANCELLED,
-                   RunState.SKIPPED)
+                   RunState.UNKNOWN, RunState.SKIPPED)
 
 
 class Trigger(models.TextChoices):

@@ -20,8 +20,8 @@ Three endpoints, each through the API (``/api/v1/…``) and the bare view
 Each round measures every endpoint, API and bare in alternating order:
 throughput with ``wrk`` (``--connections`` connections for ``--seconds``; Python
 threads when ``wrk`` is not installed), then latency with one Python client
-sending ``--requests`` requests one at a time. The table gives medians over
-the rounds, after a warm-up. The ledger is then checked against the answers.
+sending ``--requests`` requests one at a time (fewer if ``--seconds`` run out
+first). The table gives medians over the rounds, after a warm-up. The ledger is then checked against the answers.
 """
 from __future__ import annotations
 
@@ -170,7 +170,8 @@ def _measure(args: argparse.Namespace, base: str, fixture: Fixture, endpoints: l
                 if target.method == "POST":
                     ledger.after_burst(sample, ledger.runs() - before, args.connections)
                 before = ledger.runs()
-                latency = sequential(base, target, token=fixture.token, count=args.requests, start=round_)
+                latency = sequential(base, target, token=fixture.token, count=args.requests, seconds=args.seconds,
+                                     start=round_)
                 endpoint.latencies[side].append(latency)
                 if target.method == "POST":
                     ledger.after_sequential(latency, ledger.runs() - before)
@@ -264,9 +265,11 @@ def _pair(endpoint: Endpoint, value: Callable[[str], float]) -> str:
 def _report(args: argparse.Namespace, endpoints: list[Endpoint], load: tuple[float, ...]) -> str:
     tool = f"`wrk` (1 thread, {args.connections} connections)" if args.wrk else \
         f"Python threads ({args.connections}, `wrk` not installed)"
+    sent = [len(s.latencies_ms) for e in endpoints for side in SIDES for s in e.latencies[side]]
     lines = [
         f"{args.rounds} rounds, medians; throughput {args.seconds:g} s per round with {tool}; latency "
-        f"{args.requests} requests one at a time (httpx); gunicorn 2 sync workers; {args.schedules} schedules; "
+        f"{min(sent)} to {max(sent)} requests one at a time (httpx); gunicorn 2 sync workers; "
+        f"{args.schedules} schedules; "
         f"{machine('django', 'django-ninja', 'pydantic', 'gunicorn')}; load average {load[0]:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after",
         "",
@@ -300,7 +303,8 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput: seconds per endpoint and side")
-    parser.add_argument("--requests", type=int, default=300, help="latency: requests one at a time per round")
+    parser.add_argument("--requests", type=int, default=300,
+                        help="latency: requests one at a time per round (fewer when --seconds run out first)")
     parser.add_argument("--connections", type=int, default=4, help="throughput: concurrent connections")
     parser.add_argument("--schedules", type=int, default=200, help="schedules of the agent (at least 51)")
     parser.add_argument("--no-wrk", dest="wrk", action="store_false", help="Python threads even if wrk is there")
@@ -319,13 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     args.wrk = args.wrk and wrk_available()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    load = os.getloadavg()
+    load, began = os.getloadavg(), time.monotonic()
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS  # this process and gunicorn's: the bare views' URLs too
     with bench_stores(DATABASE, REDIS_DB, fresh=True, TICKWISE_QUEUE=QUEUE):
-        return _run(args, load)
+        return _run(args, load, began)
 
 
-def _run(args: argparse.Namespace, load: tuple[float, ...]) -> int:
+def _run(args: argparse.Namespace, load: tuple[float, ...], began: float) -> int:
     queues_purge(redis_bench(), QUEUE)
     fixture = fixture_create(schedules=args.schedules)
     endpoints = _endpoints(fixture)
@@ -343,6 +347,7 @@ def _run(args: argparse.Namespace, load: tuple[float, ...]) -> int:
         print(f"server log: {procs.logs}", flush=True)
     print(_report(args, endpoints, load), flush=True)
     print(ledger.summary(), flush=True)
+    print(f"{time.monotonic() - began:.0f} s in all", flush=True)
     queues_purge(redis_bench(), QUEUE)
     return 0 if not ledger.problems else 1
 

@@ -127,11 +127,15 @@ def python_burst(base: str, target: Target, *, token: str, seconds: float, conne
                  p50_ms=percentile(latencies, 0.5), p99_ms=percentile(latencies, 0.99))
 
 
-def sequential(base: str, target: Target, *, token: str, count: int, start: int = 0) -> Sequential:
-    """``count`` requests one at a time; each must answer ``target.status`` (else RuntimeError)."""
+def sequential(base: str, target: Target, *, token: str, count: int, seconds: float = float("inf"),
+               start: int = 0) -> Sequential:
+    """``count`` requests one at a time, fewer if ``seconds`` run out first; each must answer ``target.status``."""
     sample = Sequential()
+    deadline = time.monotonic() + seconds
     with httpx.Client(base_url=base, headers=_headers(token, target), timeout=30) as client:
         for i in range(start, start + count):
+            if time.monotonic() > deadline:
+                break
             began = time.perf_counter()
             response = client.request(target.method, target.path(i), content=target.body)
             sample.latencies_ms.append((time.perf_counter() - began) * 1000)

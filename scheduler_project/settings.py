@@ -110,9 +110,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".tickwise" / "static"
 # whitenoise serves the admin's and the API docs' assets from the apps
-# themselves: no collectstatic step, in a container or on a laptop.
+# themselves (no STATIC_ROOT, no collectstatic step), in a container or on a laptop.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -5,9 +5,12 @@ from django.contrib import admin
 
 from runs.models import Run
 
+from .scoping import WorkspaceScopedAdmin
+
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_lookup = "agent__workspace"
     list_display = ["id", "schedule", "trigger", "tick_at", "state", "skip_reason", "attempt",
                     "lateness_ms", "error_category", "finished_at"]
     list_filter = ["state", "trigger", "skip_reason", "error_category"]

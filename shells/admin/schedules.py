@@ -14,16 +14,19 @@ from adapters import AdapterError, adapter_for
 from core import timing
 from runs.services.manual import RunRefused, run_now
 from schedules import services
+from schedules.agents import agent_delete, agent_save
 from schedules.models import Agent, Schedule
 from workspaces.audit import Actor
+from workspaces.models import Role
 
 from .schedule_form import ScheduleForm
+from .scoping import WorkspaceScopedAdmin, audit_table, visible_workspaces
 
 
 class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
-        fields = ["name", "adapter", "config", "is_active"]
+        fields = ["workspace", "name", "adapter", "config", "is_active"]
 
     def clean(self):
         super().clean()
@@ -36,26 +39,67 @@ class AgentForm(forms.ModelForm):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     form = AgentForm
-    list_display = ["name", "adapter", "is_active", "updated_at"]
-    list_filter = ["adapter", "is_active"]
+    list_display = ["name", "workspace", "adapter", "is_active", "version", "updated_at"]
+    list_filter = ["workspace", "adapter", "is_active"]
     search_fields = ["name"]
+    readonly_fields = ["version", "changes"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
+        return super().get_queryset(request).filter(deleted_at__isnull=True).select_related("workspace")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "workspace":
+            kwargs["queryset"] = visible_workspaces(request, at_least=Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Changes (audit trail)")
+    def changes(self, agent: Agent) -> str:
+        return audit_table(agent) if agent.pk else "-"
+
+    def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
+        agent_save(obj, now=timezone.now(), actor=_actor(request))
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Deleting an agent is soft (``agent_delete``, with its schedules): the ledger keeps its runs."""
+        agents = list(objs)
+        return [f"{agent}: its schedules stop; its runs stay in the ledger" for agent in agents], \
+            {Agent._meta.verbose_name_plural: len(agents)}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
+        agent_delete(obj, now=timezone.now(), actor=_actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset:
+            agent_delete(agent, now=timezone.now(), actor=_actor(request))
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_lookup = "agent__workspace"
     form = ScheduleForm
     list_display = ["__str__", "kind", "cron", "timezone", "paused", "paused_reason", "next_fire",
                     "version", "consecutive_failures"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
     readonly_fields = ["paused", "paused_reason", "next_tick", "next_fire", "last_tick", "run_count",
-                       "version", "consecutive_failures", "created_by", "created_at", "updated_at", "deleted_at"]
+                       "version", "consecutive_failures", "finished_reason", "finished_at", "created_by",
+                       "created_at", "updated_at", "deleted_at", "changes"]
     actions = ["pause_selected", "resume_selected", "run_now_selected"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deleted_at__isnull=True).select_related("agent")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "agent":
+            kwargs["queryset"] = Agent.objects.live().filter(
+                workspace__in=visible_workspaces(request, at_least=Role.ADMIN))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Changes (audit trail)")
+    def changes(self, schedule: Schedule) -> str:
+        return audit_table(schedule) if schedule.pk else "-"
 
     @admin.display(description="Next tick", ordering="next_tick_at")
     def next_tick(self, schedule: Schedule) -> str:
@@ -108,24 +152,33 @@ class ScheduleAdmin(admin.ModelAdmin):
         for schedule in queryset:
             services.schedule_delete(schedule, now=now, actor=_actor(request))
 
+    def _operable(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> list[Schedule]:
+        """The selected schedules this user may act on; the rest are named, not touched."""
+        allowed = [schedule for schedule in queryset if self.may_operate(request, schedule)]
+        refused = [str(schedule) for schedule in queryset if schedule not in allowed]
+        if refused:
+            self.message_user(request, f"Not yours to operate (needs the operator role): {', '.join(refused)}",
+                              messages.WARNING)
+        return allowed
+
     @admin.action(description="Pause selected schedules")
     def pause_selected(self, request, queryset):
         now = timezone.now()
-        for schedule in queryset:
+        for schedule in self._operable(request, queryset):
             services.schedule_pause(schedule, reason=f"paused by {request.user}", now=now, actor=_actor(request))
         self.message_user(request, f"Paused {queryset.count()} schedule(s).")
 
     @admin.action(description="Resume selected schedules")
     def resume_selected(self, request, queryset):
         now = timezone.now()
-        for schedule in queryset:
+        for schedule in self._operable(request, queryset):
             services.schedule_resume(schedule, now=now, actor=_actor(request))
         self.message_user(request, f"Resumed {queryset.count()} schedule(s).")
 
     @admin.action(description="Run selected schedules now")
     def run_now_selected(self, request, queryset):
         now, started = timezone.now(), 0
-        for schedule in queryset:
+        for schedule in self._operable(request, queryset):
             try:
                 run_now(schedule, now=now, actor=_actor(request))
             except RunRefused as refused:  # one schedule's refusal never stops the others

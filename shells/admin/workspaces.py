@@ -50,7 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return []
         return ["workspace", "user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         return ["workspace", "user", "name", "expires_at"] if obj is None else self.get_readonly_fields(request, obj)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:

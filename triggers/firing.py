@@ -79,6 +79,7 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     One insert for all their runs, one update for all their advances; the new
     pending runs are published in one batch after the caller's commit.
     """
+    schedules = _plannable(schedules, now=now)
     unauthorized = schedules_unauthorized(schedules)
     dues = [_due(schedule, now=now, unauthorized=schedule.pk in unauthorized) for schedule in schedules]
     items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
@@ -94,6 +95,25 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
             schedule_pause(schedule, reason=unauthorized_reason(schedule), now=now)
             log.warning("schedule %s %s", schedule.pk, unauthorized_reason(schedule))
     return sum(run is not None for run in inserted)
+
+
+def _plannable(schedules: Sequence[Schedule], *, now: datetime) -> list[Schedule]:
+    """The schedules whose plan can be computed; each other one is paused with why, and the batch goes on.
+
+    A row saved before a rule tightened (a zone name now refused, say) must
+    not stop every other schedule of the batch, on every beat, forever.
+    """
+    kept = []
+    for schedule in schedules:
+        try:
+            schedule.plan()
+        except (timing.TimingError, ValueError, TypeError) as error:
+            reason = f"cannot be planned: {error}"[:200]
+            schedule_pause(schedule, reason=reason, now=now)
+            log.error("schedule %s %s", schedule.pk, reason)
+        else:
+            kept.append(schedule)
+    return kept
 
 
 def schedule_fire(schedule: Schedule, *, now: datetime) -> int:

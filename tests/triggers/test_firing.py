@@ -172,3 +172,15 @@ def test_an_after_completion_interval_fires_the_tick_its_last_run_planned(agent)
     assert [tick for tick, *_ in rows(schedule)] == [at(9, 10), at(9, 22)]
     schedule.refresh_from_db()
     assert schedule.next_fire_at is None  # waiting for the second run to end
+
+
+def test_a_schedule_that_cannot_be_planned_is_paused_and_the_batch_goes_on(agent):
+    """A row saved before a rule tightened (here a zone name now refused) never stops the others."""
+    good = every_five(agent)
+    broken = schedule_save(
+        Schedule(agent=agent, name="legacy", cron="*/5 * * * *"), now=T0)
+    Schedule.objects.filter(pk=broken.pk).update(timezone="EST")
+    report = schedules_fire_due(now=at(9, 5) + timedelta(seconds=1), batch=10)
+    assert report.runs == 1 and rows(good)[0][0] == at(9, 5)
+    broken.refresh_from_db()
+    assert broken.paused and "cannot be planned" in broken.paused_reason and not rows(broken)

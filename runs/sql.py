@@ -126,9 +126,14 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.95) WIT
 
 # Once per published batch (every beat batch, every dispatch): one statement
 # text for any number of runs.
-MARK_PUBLISHED = Prepared(
-    "tickwise_mark_published",
-    f"UPDATE {RUN} SET published_at = now() WHERE id = ANY(%(ids)s::bigint[]) AND state = '{RunState.PENDING}'")
+# The rows are locked in id order first: two publishers marking overlapping
+# batches (the beat, the sweeper on two nodes) would otherwise lock them in
+# whatever order each scan met them, and deadlock.
+MARK_PUBLISHED = Prepared("tickwise_mark_published", f"""
+UPDATE {RUN} SET published_at = now()
+ WHERE id IN (SELECT id FROM {RUN} WHERE id = ANY(%(ids)s::bigint[]) AND state = '{RunState.PENDING}'
+               ORDER BY id FOR UPDATE)
+""")
 
 
 # --- outbox: published runs whose message left the queue ---------------------------------

@@ -45,30 +45,32 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 def runs_sweep_outbox(*, now: datetime) -> int:
     """Publish pending runs that are due and have no live message.
 
-    Three cases: committed but never published (the publisher died after its
-    commit); published, but the message is provably no longer queued while
+    Two cases: committed but never published (the publisher died after its
+    commit); and published, but the message has provably left the queue while
     the run is still pending (``runs_lost``: it died with the worker that
-    reserved it, or the broker lost it); and, as a safety net for what that
-    proof cannot see, published more than ``REPUBLISH_AFTER`` ago. A run
+    reserved it, or the broker lost it). Only when the broker cannot count its
+    queue does the sweeper fall back to sending again every run published more
+    than ``REPUBLISH_AFTER`` ago: without the count it cannot tell a lost
+    message from one waiting behind a backlog, and under a backlog longer than
+    that delay each pass would add a duplicate of every waiting run. A run
     published again while its first message was still somewhere is claimed
     once; the spare message finds nothing to claim.
     """
-    stale = now - timedelta(seconds=settings.TICKWISE["REPUBLISH_AFTER"])
-    ids = list(
-        Run.objects.filter(state=RunState.PENDING)
-        .filter(Q(published_at__isnull=True, created_at__lte=now - PUBLISH_GRACE) | Q(published_at__lte=stale))
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .order_by("created_at").values_list("id", flat=True)[:SWEEP_BATCH]
-    )
-    seen = set(ids)
-    ids += [run_id for run_id in runs_lost(now=now) if run_id not in seen]
-    sent = _publish_isolated(ids, now=now)
+    due = Run.objects.filter(state=RunState.PENDING).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    ids = list(due.filter(published_at__isnull=True, created_at__lte=now - PUBLISH_GRACE)
+               .order_by("created_at").values_list("id", flat=True)[:SWEEP_BATCH])
+    lost = runs_lost(now=now)
+    if lost is None:
+        stale = now - timedelta(seconds=settings.TICKWISE["REPUBLISH_AFTER"])
+        lost = list(due.filter(published_at__lte=stale).order_by("published_at")
+                    .values_list("id", flat=True)[:SWEEP_BATCH])
+    sent = _publish_isolated(ids + lost, now=now)
     if sent:
         log.info("outbox: published %s run(s)", sent)
     return sent
 
 
-def runs_lost(*, now: datetime) -> list[int]:
+def runs_lost(*, now: datetime) -> list[int] | None:
     """Published runs, pending for ``LOST_AFTER``, whose message cannot still be in the queue.
 
     The queue is first in, first out. If a run's message were still queued,
@@ -82,6 +84,7 @@ def runs_lost(*, now: datetime) -> list[int]:
 
     The ledger is read before the queue is counted: a message published in
     between only raises the count (fewer runs sent again), never lowers it.
+    None when the broker cannot count its queue.
     """
     cutoff = now - LOST_AFTER
     if not Run.objects.filter(state=RunState.PENDING, published_at__lte=cutoff).exists():
@@ -91,7 +94,7 @@ def runs_lost(*, now: datetime) -> list[int]:
         candidates = cursor.fetchall()
     queued = queued_messages()
     if queued is None:
-        return []  # the broker cannot say: the REPUBLISH_AFTER safety net covers these
+        return None
     lost = [run_id for run_id, behind in candidates if behind >= queued]
     if lost:
         log.info("outbox: %s run(s) pending whose message left the queue unclaimed: %s", len(lost), lost[:20])

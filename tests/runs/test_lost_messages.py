@@ -95,9 +95,24 @@ def test_busy_workers_get_no_duplicates_and_only_a_lost_message_is_sent_again(st
     later = timezone.now() + timedelta(seconds=60)  # long past LOST_AFTER: every one looks overdue
     assert runs_lost(now=later) == []
     assert runs_sweep_outbox(now=later) == 0
+    # Nor after a backlog longer than REPUBLISH_AFTER: the count, not a delay, decides.
+    assert runs_sweep_outbox(now=timezone.now() + timedelta(hours=1)) == 0
     assert broker.llen(queue) == 3, "a message waiting its turn was sent again"
 
     broker.rpop(queue)  # the broker loses the oldest message (the next one a worker would take)
     assert runs_lost(now=later) == [waiting[0].id]
     assert runs_sweep_outbox(now=later) == 1
     assert broker.llen(queue) == 3
+
+
+@pytest.mark.django_db
+def test_without_a_queue_count_the_sweeper_falls_back_to_republish_after(monkeypatch, broker):
+    from runs.services import housekeeping
+
+    run = run_now(yearly("uncounted"), now=timezone.now())
+    Run.objects.filter(pk=run.pk).update(published_at=timezone.now())  # as if its message had gone out
+    monkeypatch.setattr(housekeeping, "queued_messages", lambda: None)  # a broker that cannot say
+    republish_after = timedelta(seconds=settings.TICKWISE["REPUBLISH_AFTER"])
+    assert runs_lost(now=timezone.now() + timedelta(minutes=1)) is None
+    assert runs_sweep_outbox(now=timezone.now() + timedelta(minutes=1)) == 0
+    assert runs_sweep_outbox(now=timezone.now() + republish_after + timedelta(seconds=1)) == 1

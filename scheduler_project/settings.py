@@ -170,8 +170,10 @@ TICKWISE: dict[str, Any] = {
     "BEAT_BATCH": env_int("TICKWISE_BEAT_BATCH", 500, minimum=1),
     # Extra seconds a run's lease lasts beyond its timeout before the reaper may act.
     "LEASE_MARGIN": env_int("TICKWISE_LEASE_MARGIN", 30, minimum=1),
-    # A run still pending this long after its message was sent is published again
-    # (the message was lost, or reserved by a worker that died before claiming it).
+    # Only when the broker cannot count its queue: a run still pending this long
+    # after its message was sent is published again. Otherwise the outbox sweeper
+    # resends exactly the runs whose message has left the queue unclaimed, within
+    # seconds (docs/execution.md, "Lost messages").
     "REPUBLISH_AFTER": env_int("TICKWISE_REPUBLISH_AFTER", 300, minimum=10),
     # Finished runs older than this are deleted by the retention pulse.
     "RETENTION_DAYS": env_int("TICKWISE_RETENTION_DAYS", 90, minimum=1),

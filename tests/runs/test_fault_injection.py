@@ -55,9 +55,11 @@ from tests.adapters.conftest import AgentServer, Delivery, Reply
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORKERS, CONCURRENCY, BEATS = 4, 2, 2
-REPUBLISH_AFTER = 10  # seconds; the shortest the settings allow
-# Short leases, so runs orphaned by a kill are reaped within the test; runs
-# whose message died with a worker republished soon; the broker's own
+# Seconds; the shortest the settings allow. The sweeper resends a message that
+# died with a worker by the queue count; this delay is only its fallback for a
+# broker that cannot count, and the drain's measure of "stranded".
+REPUBLISH_AFTER = 10
+# Short leases, so runs orphaned by a kill are reaped within the test; the broker's own
 # redelivery of a dead worker's unacked messages at its minimum.
 WORKER_ENV = {"TICKWISE_LEASE_MARGIN": "1", "TICKWISE_REPUBLISH_AFTER": str(REPUBLISH_AFTER),
               "TICKWISE_VISIBILITY_TIMEOUT": "60"}

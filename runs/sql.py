@@ -85,14 +85,18 @@ CLAIM_IF_ROOM = {scope: Prepared(f"tickwise_claim_by_{scope}", _CLAIM_IF_ROOM.fo
 
 # The run's outcome, its intent row and the end of the schedule's failure
 # streak in one statement (so one round trip and one transaction), fenced by
-# the attempt's token. The streak is written only when it is above zero.
+# the attempt's token. The streak is written only when it is above zero. A
+# run asked to stop (a cancel on request, a newer run under cancel_previous)
+# that finished anyway is recorded cancelled, however soon it finished. The
+# state written comes back (NULL: the token was stale).
 SUCCESS = Prepared("tickwise_run_succeeded", f"""
 WITH done AS (
     UPDATE {RUN}
-       SET state = %(state)s, output = %(output)s::jsonb, finished_at = statement_timestamp(),
+       SET state = CASE WHEN cancel_requested_at IS NULL THEN %(state)s ELSE '{RunState.CANCELLED}' END,
+           output = %(output)s::jsonb, finished_at = statement_timestamp(),
            lease_expires_at = NULL, error_category = '', error_message = ''
      WHERE id = %(id)s AND state = '{RunState.RUNNING}' AND fencing_token = %(token)s
-    RETURNING id, schedule_id, attempt
+    RETURNING id, schedule_id, attempt, state
 ), call AS (
     UPDATE {CALL} SET state = '{CallState.SUCCEEDED}', finished_at = statement_timestamp(), error_message = ''
       FROM done WHERE {CALL}.run_id = done.id AND {CALL}.attempt = done.attempt
@@ -100,7 +104,7 @@ WITH done AS (
     UPDATE {SCHEDULE} SET consecutive_failures = 0
       FROM done WHERE {SCHEDULE}.id = done.schedule_id AND consecutive_failures > 0
 )
-SELECT count(*) FROM done
+SELECT (SELECT state FROM done)
 """)
 
 # --- heartbeat: the lease of a running attempt -------------------------------------------

@@ -4,12 +4,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 
 from shells.api import api
 from shells.api.problems import Problem
 
 
+@csrf_exempt  # every method gets the same 404 problem, a write without a CSRF cookie too
 def api_disabled(request: HttpRequest, rest: str = "") -> HttpResponse:
     return Problem(404, "feature-disabled", "the API is turned off (TICKWISE_API_ENABLED=false)").response()
 

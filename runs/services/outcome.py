@@ -42,11 +42,11 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     with connection.cursor() as cursor:
         sql.SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
-    if not recorded:
+    if recorded is None:
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
         return None
     run_ended(claim.run, now=None, failed=False)
-    return state
+    return str(recorded)
 
 
 def record_failure(claim: Claim, *, message: str, category: str, transient: bool, now: datetime,

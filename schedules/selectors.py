@@ -14,6 +14,7 @@ from .models import Schedule
 _ID = re.compile(r"[0-9]+", re.ASCII)
 _SLUG = r"[-a-zA-Z0-9_]{1,100}"
 _AGENT_NAME = re.compile(rf"({_SLUG})/({_SLUG})", re.ASCII)
+_SLUG_ONLY = re.compile(_SLUG, re.ASCII)
 _MAX_ID = 2**63 - 1  # a bigint primary key
 
 
@@ -29,6 +30,16 @@ class ScheduleNotFound(ScheduleRefError, LookupError):
     """Well formed, but no live schedule has it."""
 
 
+def id_or_name(ref: str) -> dict[str, object] | None:
+    """The filter a reference stands for: ``{"pk": n}`` (ASCII digits within a bigint), ``{"name": slug}``,
+    or None when it is neither. The API's ``{agent}`` and ``{schedule}`` path parts use it too."""
+    if _ID.fullmatch(ref):
+        # Compared as text first: int() refuses more than 4300 digits.
+        fits = len(ref.lstrip("0")) <= len(str(_MAX_ID)) and int(ref) <= _MAX_ID
+        return {"pk": int(ref) if fits else -1}
+    return {"name": ref} if _SLUG_ONLY.fullmatch(ref) else None
+
+
 def schedule_lookup(ref: str) -> Schedule:
     """The live schedule a person named by id or ``AGENT/NAME``: the one lookup every shell uses.
 
@@ -39,12 +50,13 @@ def schedule_lookup(ref: str) -> Schedule:
     if not isinstance(ref, str):
         raise ScheduleRefInvalid(f"schedule: expected an id or AGENT/NAME, not {type(ref).__name__}")
     if _ID.fullmatch(ref):
-        # Compared as text first: int() refuses more than 4300 digits.
-        fits = len(ref.lstrip("0")) <= len(str(_MAX_ID)) and int(ref) <= _MAX_ID
-        found = live.filter(pk=int(ref)).first() if fits else None
+        found = live.filter(**(id_or_name(ref) or {})).first()
     elif "/" in ref:
         parts = _AGENT_NAME.fullmatch(ref)
-        found = live.filter(agent__name=parts[1], name=parts[2]).first() if parts else None
+        matches = list(live.filter(agent__name=parts[1], name=parts[2])[:2]) if parts else []
+        if len(matches) > 1:  # agent names are unique per workspace only
+            raise ScheduleRefInvalid(f"schedule: '{_shown(ref)}' names schedules in several workspaces; use its id")
+        found = matches[0] if matches else None
     else:
         raise ScheduleRefInvalid(f"schedule: expected an id or AGENT/NAME, got '{_shown(ref)}'")
     if found is None:

@@ -6,24 +6,14 @@ workspace is "not found", never "forbidden", so ids cannot be probed.
 """
 from __future__ import annotations
 
-import re
-
 from runs.models import Run
 from schedules.models import Agent, Schedule
+from schedules.selectors import id_or_name
 
 from .auth import Principal
 from .problems import not_found
 
-_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
-_NAME = re.compile(r"[-a-zA-Z0-9_]{1,100}", re.ASCII)
-
-
-def _by_ref(ref: str) -> dict[str, object] | None:
-    if _ID.fullmatch(ref):
-        return {"pk": int(ref)}
-    if _NAME.fullmatch(ref):
-        return {"name": ref}
-    return None
+_by_ref = id_or_name  # the registry's one reading of "an id or a name"
 
 
 def agent_in(principal: Principal, ref: str) -> Agent:
@@ -47,9 +37,10 @@ def schedule_in(principal: Principal, agent_ref: str, ref: str) -> Schedule:
 
 
 def run_in(principal: Principal, ref: str) -> Run:
+    where = id_or_name(ref)
     found = None
-    if _ID.fullmatch(ref):
-        found = (Run.objects.filter(pk=int(ref), agent__workspace_id=principal.workspace_id)
+    if where is not None and "pk" in where:
+        found = (Run.objects.filter(**where, agent__workspace_id=principal.workspace_id)
                  .select_related("schedule", "agent", "started_by").first())
     if found is None:
         raise not_found(f"run {ref!r}")

@@ -8,6 +8,8 @@ triggers honour ``Idempotency-Key`` (``idempotency``).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -15,9 +17,31 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from . import agents, runs, schedules
 from .auth import ApiKeyAuth
-from .problems import Problem
+from .problems import CONTENT_TYPE, Problem
 
-api = NinjaAPI(
+_PROBLEM_REF = "#/components/schemas/ProblemOut"
+
+
+class TickwiseAPI(NinjaAPI):
+    """ninja's API, with the problem responses documented as what they are: ``application/problem+json``.
+
+    ninja documents every response under its renderer's media type; a client
+    (or a schema checker) reading that would expect ``application/json``.
+    """
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None,
+                           path_params: dict[str, Any] | None = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if content.get("application/json", {}).get("schema", {}).get("$ref") == _PROBLEM_REF:
+                        content[CONTENT_TYPE] = content.pop("application/json")
+        return schema
+
+
+api = TickwiseAPI(
     title="Tickwise", version="1", urls_namespace="api-v1", auth=ApiKeyAuth(),
     description="Schedules, triggers and the run ledger of your agents. Authenticate with "
                 "`Authorization: Bearer tw_…` (an API key from `manage.py api_key create`). Errors are RFC 9457 "

@@ -14,7 +14,7 @@ from .auth import ADMIN, VIEWER, principal
 from .errors import saving
 from .idempotency import idempotent
 from .lookups import agent_in
-from .pagination import page
+from .pagination import MAX_CURSOR, page
 from .problems import ProblemOut
 from .responses import agent_out, json_response
 from .versions import if_match, not_modified
@@ -24,7 +24,7 @@ PROBLEMS = {code: ProblemOut for code in (400, 401, 403, 404, 409, 412, 422, 428
 
 
 class ListQuery(schemas.Strict):
-    cursor: str | None = None
+    cursor: str | None = Field(None, max_length=MAX_CURSOR)
     limit: int = Field(50, ge=1, le=200)
 
 

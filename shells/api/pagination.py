@@ -15,6 +15,9 @@ from .problems import Problem
 
 M = TypeVar("M", bound=Model)
 MAX_LIMIT = 200
+# A cursor this API gives out is a few characters (a base64 id); the bound is
+# documented, so a longer one is a 422, not a request line the server refuses.
+MAX_CURSOR = 64
 
 
 def _decode(cursor: str) -> int:

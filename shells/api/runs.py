@@ -14,7 +14,7 @@ from . import schemas
 from .auth import OPERATOR, VIEWER, principal
 from .errors import saving
 from .lookups import run_in
-from .pagination import page
+from .pagination import MAX_CURSOR, page
 from .problems import Problem, ProblemOut
 from .responses import json_response, run_detail_out, run_out
 
@@ -24,11 +24,11 @@ REPLAYABLE = (RunState.DEAD, RunState.UNKNOWN)
 
 
 class RunsQuery(schemas.Strict):
-    cursor: str | None = None
+    cursor: str | None = Field(None, max_length=MAX_CURSOR)
     limit: int = Field(50, ge=1, le=200)
     state: RunState | None = None
     trigger: Trigger | None = None
-    agent: str | None = Field(None, max_length=100)
+    agent: schemas.Text | None = Field(None, max_length=100)
 
 
 @router.get("", response={200: schemas.Page[schemas.RunOut], **PROBLEMS}, summary="Runs, newest first")

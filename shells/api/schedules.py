@@ -11,7 +11,7 @@ from ninja import Query, Router
 from pydantic import Field
 
 from core import timing
-from runs.models import Run
+from runs.models import Run, RunState
 from runs.selectors import schedule_stats
 from runs.services.manual import run_now
 from schedules import services
@@ -23,7 +23,7 @@ from .auth import ADMIN, OPERATOR, VIEWER, principal
 from .errors import saving
 from .idempotency import idempotent
 from .lookups import agent_in, schedule_in
-from .pagination import page
+from .pagination import MAX_CURSOR, page
 from .problems import ProblemOut
 from .responses import json_response, run_out, schedule_out
 from .versions import if_match, not_modified
@@ -35,15 +35,15 @@ PREVIEW_HORIZON = timedelta(days=366 * 5)
 
 
 class ListQuery(schemas.Strict):
-    cursor: str | None = None
+    cursor: str | None = Field(None, max_length=MAX_CURSOR)
     limit: int = Field(50, ge=1, le=200)
     state: Literal["active", "paused", "finished"] | None = None
 
 
 class RunsQuery(schemas.Strict):
-    cursor: str | None = None
+    cursor: str | None = Field(None, max_length=MAX_CURSOR)
     limit: int = Field(50, ge=1, le=200)
-    state: str | None = Field(None, max_length=10)
+    state: RunState | None = None
 
 
 class PreviewQuery(schemas.Strict):

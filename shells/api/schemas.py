@@ -11,10 +11,11 @@ field that is absent is left alone, a field sent as ``null`` is cleared.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from schedules.models import (
     AdapterKind,
@@ -27,10 +28,37 @@ from schedules.models import (
     ScheduleKind,
     SessionMode,
 )
+from schedules.validators import text_problem
 
 T = TypeVar("T")
-Count = Annotated[int, Field(ge=0, le=2_147_483_647)]
+# Bodies are JSON: a number or a flag is taken as the document types it, never
+# coerced (pydantic's lax mode would read 0 as false and "5" or 5.0 as 5).
+Count = Annotated[StrictInt, Field(ge=0, le=2_147_483_647)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+$")]
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?")
+
+
+def _date_time_text(value: object) -> object:
+    """An instant as the document types it, a date-time string; not a Unix number nor a bare date."""
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise ValueError("must be a date-time string such as 2027-03-14T07:30:00Z")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+
+def _storable(text: str) -> str:
+    problem = text_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+# Text a view writes (or queries) as it came: PostgreSQL refuses a NUL and a lone
+# surrogate, which would otherwise surface as a 500. Fields a model saves are
+# checked by its ``full_clean`` instead, with the model's own message.
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -43,14 +71,14 @@ class AgentIn(Strict):
     name: Name
     adapter: AdapterKind = AdapterKind.ECHO
     config: dict[str, Any] = Field(default_factory=dict, description="Adapter settings; never secrets.")
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class AgentPatch(Strict):
     name: Name | None = None
     adapter: AdapterKind | None = None
     config: dict[str, Any] | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class AgentOut(BaseModel):
@@ -74,12 +102,12 @@ class ScheduleFields(Strict):
     cron: Annotated[str, Field(max_length=200)] | None = None
     interval_seconds: Count | None = None
     interval_mode: IntervalMode | None = None
-    run_at: datetime | None = None
+    run_at: Instant | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
     dst_gap: DstGap | None = None
     dst_fold: DstFold | None = None
-    start_at: datetime | None = None
-    end_at: datetime | None = None
+    start_at: Instant | None = None
+    end_at: Instant | None = None
     max_runs: Count | None = None
     jitter_seconds: Count | None = None
     missed_policy: MissedPolicy | None = None
@@ -150,11 +178,11 @@ class ScheduleOut(BaseModel):
 
 
 class PauseIn(Strict):
-    reason: Annotated[str, Field(max_length=200)] = ""
+    reason: Annotated[Text, Field(max_length=200)] = ""
 
 
 class TriggerIn(Strict):
-    input: Annotated[str, Field(max_length=100_000)] | None = Field(
+    input: Annotated[Text, Field(max_length=100_000)] | None = Field(
         default=None, description="Replaces the rendered input template for this run only.")
 
 

@@ -77,6 +77,8 @@ def test_agent_refusals_are_field_errors(admin):
     bad_name = assert_problem(admin.post("/agents", json={"name": "no spaces"}), 422, "validation-error")
     assert field_names(bad_name) == {"name"}
     extra = assert_problem(admin.post("/agents", json={"name": "x", "colour": "red"}), 422, "validation-error")
+    flag = assert_problem(admin.post("/agents", json={"name": "x", "is_active": 0}), 422, "validation-error")
+    assert field_names(flag) == {"is_active"}  # 0 is not false
     assert field_names(extra) == {"colour"}
     bad_config = assert_problem(admin.post("/agents", json={"name": "web", "adapter": "http", "config": {}}),
                                 422, "validation-error")
@@ -350,7 +352,7 @@ def test_cursor_pagination_neither_repeats_nor_skips(admin):
             break
     assert agents == ["scout", "b", "c", "d", "e"]  # oldest first, by id
 
-    for bad in ("%%%", "bm90LWEtbnVtYmVy", "LTE"):  # not base64; "not-a-number"; "-1"
+    for bad in ("%%%", "bm90LWEtbnVtYmVy", "LTE", "MTI" * 30):  # not base64; "not-a-number"; "-1"; too long
         problem = assert_problem(admin.get("/runs", params={"cursor": bad}), 422, "validation-error")
         assert field_names(problem) == {"cursor"}
     assert_problem(admin.get("/runs", params={"limit": 0}), 422, "validation-error")
@@ -482,6 +484,10 @@ def test_audit_trail_of_a_schedule(admin):
     ({"run_at": "not a date"}, "run_at"),
     ({"jitter_seconds": -1}, "jitter_seconds"),
     ({"shape": "round"}, "shape"),
+    ({"max_runs": "5"}, "max_runs"),  # numbers are not coerced from strings
+    ({"max_runs": 5.0}, "max_runs"),
+    ({"kind": "once", "cron": "", "run_at": 4102444800}, "run_at"),  # 2100-01-01 as a Unix number
+    ({"start_at": "2030-01-01"}, "start_at"),  # a date is not an instant
 ])
 def test_schedule_validation_errors_name_the_field(admin, fields, field):
     admin.create_agent("scout")

@@ -270,7 +270,7 @@ def _pair(endpoint: Endpoint, value: Callable[[str], float]) -> str:
 
 def _report(args: argparse.Namespace, endpoints: list[Endpoint], load: tuple[float, ...]) -> str:
     tool = f"`wrk` (1 thread, {args.connections} connections)" if args.wrk else \
-        f"Python threads ({args.connections}, `wrk` not installed)"
+        f"Python threads ({args.connections} connections; no `wrk`)"
     sent = [len(s.latencies_ms) for e in endpoints for side in SIDES for s in e.latencies[side]]
     lines = [
         f"{args.rounds} rounds, medians; throughput {args.seconds:g} s per round with {tool}; latency "

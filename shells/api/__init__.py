@@ -8,9 +8,13 @@ triggers honour ``Idempotency-Key`` (``idempotency``).
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -22,12 +26,40 @@ from .problems import CONTENT_TYPE, Problem
 _PROBLEM_REF = "#/components/schemas/ProblemOut"
 
 
+@csrf_exempt
+def _unrouted(request: HttpRequest) -> HttpResponse:
+    return Problem(404, "not-found", f"no API route {request.path}").response()
+
+
+def _problem_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """ninja answers a method a path does not take with a bare text 405; the API's errors are problems."""
+    @functools.wraps(view)  # keeps ninja's csrf_exempt mark
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405 or response.get("Content-Type", "").startswith(CONTENT_TYPE):
+            return response
+        allowed = response.get("Allow", "")
+        return Problem(405, "method-not-allowed", f"{request.method} is not allowed here; allowed: {allowed}",
+                       headers={"Allow": allowed}).response()
+    return answer
+
+
 class TickwiseAPI(NinjaAPI):
-    """ninja's API, with the problem responses documented as what they are: ``application/problem+json``.
+    """ninja's API, with every error a problem and documented as one.
 
     ninja documents every response under its renderer's media type; a client
-    (or a schema checker) reading that would expect ``application/json``.
+    (or a schema checker) reading that would expect ``application/json``. And
+    outside its operations (a path it does not route, a method a path does
+    not take) it leaves Django's HTML or bare text answers.
     """
+
+    @property
+    def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            if isinstance(pattern, URLPattern):
+                pattern.callback = _problem_405(pattern.callback)
+        return [*patterns, re_path(r"^.*$", _unrouted)], app_name, namespace
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:

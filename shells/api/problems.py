@@ -15,6 +15,7 @@ TYPE_BASE = "https://tickwise.dev/problems/"
 
 TITLES = {
     "not-found": "Not found",
+    "method-not-allowed": "This path does not take this method",
     "validation-error": "The request is not valid",
     "version-mismatch": "The object changed since this version",
     "precondition-required": "This write needs If-Match",

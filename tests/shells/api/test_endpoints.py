@@ -89,6 +89,19 @@ def test_agent_refusals_are_field_errors(admin):
     assert [a["name"] for a in admin.get("/agents").json()["items"]] == ["scout"]
 
 
+def test_errors_outside_the_operations_are_problems_too(admin):
+    admin.create_agent("scout")
+    for method, url in [("PUT", "/agents/scout"), ("POST", "/agents/scout"), ("DELETE", "/runs/1"),
+                        ("GET", "/runs/1/cancel")]:
+        refused = assert_problem(admin.request(method, url), 405, "method-not-allowed")
+        assert method in refused["detail"], refused
+    allow = admin.request("PUT", "/agents/scout").headers["Allow"]
+    assert {m.strip() for m in allow.split(",")} == {"GET", "PATCH", "DELETE"}
+    for url in ("/nothing", "/agents/", "/agents/scout/schedules/nightly/nonsense"):
+        assert_problem(admin.get(url), 404, "not-found")
+    assert_problem(admin.client.post("/nothing"), 404, "not-found")  # no key, no CSRF cookie: still the problem
+
+
 # --- schedules ----------------------------------------------------------------------
 
 
@@ -234,17 +247,9 @@ def _cancel_while_running(admin: Api, waiter, schedule: str) -> dict[str, Any]:
 def test_cancel_a_running_run_is_recorded_by_the_worker(admin, stack, waiter):
     """A running attempt is asked to stop; the worker running it records ``cancelled``.
 
-    The schedule's overlap policy ``cancel_previous`` makes the attempt look
-    for a stop request every half second, so the five-second echo hears it.
+    With the default policies the attempt may not hear the request before the
+    five-second echo ends; it is recorded cancelled all the same.
     """
-    admin.create_agent("sleeper", config={"sleep": 5})
-    admin.create_schedule("sleeper", "slow", overlap_policy="cancel_previous")
-    stack.worker()
-    done = _cancel_while_running(admin, waiter, "slow")
-    assert done["state"] == "cancelled", done
-
-
-def test_cancel_a_running_run_with_the_default_policies(admin, stack, waiter):
     admin.create_agent("sleeper", config={"sleep": 5})
     admin.create_schedule("sleeper", "slow")
     stack.worker()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError
 
+from core.timing import TimingError
 from runs.services.dlq import ReplayRefused
 from runs.services.manual import RunRefused
 from schedules.services import StaleVersion
@@ -17,7 +18,8 @@ from .versions import stale
 
 @contextmanager
 def saving() -> Iterator[None]:
-    """Model validation → 422 with field errors; a stale version → 412; a lost race on a name → 409."""
+    """Model validation → 422 with field errors; a stale version → 412; a refused run, a schedule
+    that cannot be planned as stored, or a lost race on a name → 409."""
     try:
         yield
     except ValidationError as error:
@@ -28,5 +30,10 @@ def saving() -> Iterator[None]:
         raise stale(error.current) from None
     except (ReplayRefused, RunRefused) as error:
         raise Problem(409, "conflict", str(error)) from None
+    except TimingError as error:
+        # A definition saved before a rule that now refuses it (a zone taken off the allow-list):
+        # the object's state is the problem, and a PATCH that fixes the field is the way out.
+        raise Problem(409, "conflict", f"the schedule cannot be planned as stored: {error}; change it with PATCH") \
+            from None
     except IntegrityError:
         raise Problem(409, "conflict", "another request changed this object at the same time; retry") from None

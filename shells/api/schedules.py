@@ -195,8 +195,9 @@ def preview_schedule(request: HttpRequest, agent: str, schedule: str, query: Que
     found = schedule_in(caller, agent, schedule)
     caller.require(VIEWER)
     now = timezone.now()
-    ticks = timing.ticks_between(found.plan(), after=now, until=now + PREVIEW_HORIZON, limit=query.count,
-                                 runs_so_far=found.run_count)
+    with saving():
+        ticks = timing.ticks_between(found.plan(), after=now, until=now + PREVIEW_HORIZON, limit=query.count,
+                                     runs_so_far=found.run_count)
     fires = [schemas.FireOut(tick_at=t.at, fire_at=t.fire_at, local=t.local.isoformat(), runs=t.runs,
                              note=t.note or "") for t in ticks]
     return json_response(schemas.PreviewOut(timezone=found.timezone, fires=fires))

@@ -472,6 +472,24 @@ def test_audit_trail_of_a_schedule(admin):
     assert_problem(admin.get(f"{url}/audit"), 404, "not-found")  # gone with its schedule
 
 
+def test_a_schedule_stored_before_its_zone_was_refused(admin):
+    """Reads and actions on a definition the engine now refuses answer with a problem; a PATCH repairs it."""
+    admin.create_agent("scout")
+    made = admin.create_schedule("scout", "nightly")
+    Schedule.objects.filter(pk=made["id"]).update(timezone="EST")  # saved when EST was still allowed
+    url = "/agents/scout/schedules/nightly"
+    assert admin.get(url).json()["timezone"] == "EST"
+    assert admin.get(f"{url}/stats").status_code == 200
+    for refused in (admin.get(f"{url}/preview"), admin.post(f"{url}/resume", headers={"If-Match": '"1"'})):
+        assert "EST" in assert_problem(refused, 409, "conflict")["detail"]
+    bad_zone = assert_problem(admin.patch(url, json={"name": "renamed"}, headers={"If-Match": '"1"'}), 422,
+                              "validation-error")
+    assert field_names(bad_zone) == {"timezone"}
+    fixed = admin.patch(url, json={"timezone": "America/New_York"}, headers={"If-Match": '"1"'})
+    assert fixed.status_code == 200, fixed.text
+    assert admin.get(f"{url}/preview").status_code == 200
+
+
 # --- validation -----------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import pytest
 from runs.models import Run
 from schedules.models import Agent
 from tests.shells.api.conftest import Api, assert_problem
-from workspaces.models import Role
+from workspaces.models import AuditEntry, Role
 
 ROUNDS = 4
 
@@ -177,3 +177,18 @@ def test_idempotent_create_makes_one_agent(admin, api_url):
     assert Agent.objects.filter(name="scout").count() == 1
     assert_problem(admin.post("/agents", json={"name": "scout"}, headers={"Idempotency-Key": ""}), 422,
                    "validation-error")
+
+
+def test_two_replays_of_one_dead_run_replay_it_once(admin, api_url):
+    admin.create_agent("scout")
+    admin.create_schedule("scout", "nightly")
+    run = admin.trigger("scout", "nightly")
+    Run.objects.filter(pk=run["id"]).update(state="dead", error_message="retries exhausted")
+    for _ in range(ROUNDS):
+        answers = race(api_url, [sender(admin, "POST", f"/runs/{run['id']}/replay")] * 2)
+        assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+        assert_problem(next(a for a in answers if a.status_code == 409), 409, "conflict")
+        assert Run.objects.get(pk=run["id"]).state == "pending"
+        Run.objects.filter(pk=run["id"]).update(state="dead")
+    assert Run.objects.count() == 1
+    assert AuditEntry.objects.filter(object_type="run", object_id=run["id"], action="replay").count() == ROUNDS

@@ -35,7 +35,7 @@ SCALE = int(os.environ.get("TICKWISE_API_FUZZ_SCALE", "1"))
 CONFORMANCE: list[CheckFunction] = [not_a_server_error, status_code_conformance, content_type_conformance,
                                     response_schema_conformance]
 # Examples per operation and mode; about a minute for the whole document on a quiet machine.
-EXAMPLES = {"seeded": 12, "generated": 4, "negative": 6}
+EXAMPLES = {"seeded": 25, "generated": 4, "negative": 12}
 
 
 def examples(count: int) -> hypothesis.settings:

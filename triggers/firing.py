@@ -79,9 +79,11 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     One insert for all their runs, one update for all their advances; the new
     pending runs are published in one batch after the caller's commit.
     """
-    schedules = _plannable(schedules, now=now)
+    plans = _plannable(schedules, now=now)
+    schedules = [schedule for schedule in schedules if schedule.pk in plans]
     unauthorized = schedules_unauthorized(schedules)
-    dues = [_due(schedule, now=now, unauthorized=schedule.pk in unauthorized) for schedule in schedules]
+    dues = [_due(schedule, plans[schedule.pk], now=now, unauthorized=schedule.pk in unauthorized)
+            for schedule in schedules]
     items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
     inserted = runs_dispatch_many(items, now=now)
     started = Counter(schedule.pk for (schedule, _), run in zip(items, inserted)
@@ -97,23 +99,21 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     return sum(run is not None for run in inserted)
 
 
-def _plannable(schedules: Sequence[Schedule], *, now: datetime) -> list[Schedule]:
-    """The schedules whose plan can be computed; each other one is paused with why, and the batch goes on.
+def _plannable(schedules: Sequence[Schedule], *, now: datetime) -> dict[int, timing.Plan]:
+    """The plan of each schedule that has one; each other one is paused with why, and the batch goes on.
 
     A row saved before a rule tightened (a zone name now refused, say) must
     not stop every other schedule of the batch, on every beat, forever.
     """
-    kept = []
+    plans = {}
     for schedule in schedules:
         try:
-            schedule.plan()
+            plans[schedule.pk] = schedule.plan()
         except (timing.TimingError, ValueError, TypeError) as error:
             reason = f"cannot be planned: {error}"[:200]
             schedule_pause(schedule, reason=reason, now=now)
             log.error("schedule %s %s", schedule.pk, reason)
-        else:
-            kept.append(schedule)
-    return kept
+    return plans
 
 
 def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
@@ -121,8 +121,7 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
     return schedules_fire([schedule], now=now)
 
 
-def _due(schedule: Schedule, *, now: datetime, unauthorized: bool = False) -> _Due:
-    plan = schedule.plan()
+def _due(schedule: Schedule, plan: timing.Plan, *, now: datetime, unauthorized: bool = False) -> _Due:
     assert schedule.next_tick_at is not None  # claimed as due: the due index has next_fire_at, set with it
     ticks = _after_completion_tick(schedule) if schedule.awaits_completion else [
         t for t in timing.ticks_between(plan, after=schedule.next_tick_at - timedelta(microseconds=1), until=now,

@@ -26,6 +26,9 @@ class AgentRequest:
     attempt: int
     timeout_seconds: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # The tenant the run belongs to, so the agent can bind its own credentials
+    # (HTTP agents: the ``Tickwise-Workspace`` header; python callables: the context).
+    workspace_id: int | None = None
     # Set when a newer run asked this one to stop (overlap policy cancel_previous);
     # adapters that can stop early check it, the rest finish and are recorded cancelled.
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
@@ -93,6 +96,7 @@ def request_context(request: AgentRequest) -> dict[str, Any]:
         "input": request.input, "session_id": request.session_id, "tick_at": isoformat_z(request.tick_at),
         "trigger": request.trigger, "idempotency_key": request.idempotency_key, "attempt": request.attempt,
         "timeout_seconds": request.timeout_seconds, "extra": copy.deepcopy(request.extra),
+        "workspace_id": request.workspace_id,
     }
 
 

@@ -36,7 +36,7 @@ class HttpAdapter(Adapter):
     def call(self, request: AgentRequest) -> Any:
         self.validate_config(request.config)
         reply = post_json(url_from(request.config) or "", run_payload(request),
-                          headers=request_headers(request.config, request.idempotency_key),
+                          headers=request_headers(request.config, request.idempotency_key, request.workspace_id),
                           timeout=timeout_for(request))
         return reply.output()
 

@@ -40,8 +40,8 @@ class MessageAdapter(Adapter):
         channel = request.config.get("channel", "log")
         url = url_from(request.config)
         if url:
-            post_json(url, {"text": request.input}, headers=request_headers(request.config, request.idempotency_key),
-                      timeout=timeout_for(request))
+            headers = request_headers(request.config, request.idempotency_key, request.workspace_id)
+            post_json(url, {"text": request.input}, headers=headers, timeout=timeout_for(request))
         else:
             log.info("run %s [%s]: %s", request.run_id, channel, request.input)
         return {"message": request.input, "channel": channel}

@@ -316,12 +316,18 @@ def url_from(config: dict[str, Any]) -> str | None:
     return config.get("url")
 
 
-def request_headers(config: dict[str, Any], idempotency_key: str) -> dict[str, str]:
-    """``config["headers"]``, the bearer token from ``token_env``, and the idempotency key."""
+WORKSPACE_HEADER = "Tickwise-Workspace"
+
+
+def request_headers(config: dict[str, Any], idempotency_key: str,
+                    workspace_id: int | None = None) -> dict[str, str]:
+    """``config["headers"]``, the bearer token from ``token_env``, the idempotency key and the run's tenant."""
     headers = dict(config.get("headers") or {})
     if config.get("token_env"):
         headers["Authorization"] = f"Bearer {env_secret(config, 'token_env')}"
     headers["Idempotency-Key"] = idempotency_key
+    if workspace_id is not None:
+        headers[WORKSPACE_HEADER] = str(workspace_id)
     return headers
 
 

@@ -187,6 +187,7 @@ def _request(run: Run, run_input: str, heartbeat: Heartbeat) -> AgentRequest:
         idempotency_key=run.idempotency_key, attempt=run.attempt,
         timeout_seconds=run.timeout_seconds,
         extra={"history": session_history(run)}, cancel=heartbeat.cancelled,
+        workspace_id=run.agent.workspace_id,
     )
 
 

@@ -35,7 +35,7 @@ def test_posts_the_run_and_returns_the_json_reply(agent_server, make_request):
     }
     assert delivery.headers["idempotency-key"] == KEY
     assert delivery.headers["content-type"] == "application/json"
-    assert "authorization" not in delivery.headers
+    assert "authorization" not in delivery.headers and "tickwise-workspace" not in delivery.headers
     assert agent_server.per_key[KEY] == 1
 
 
@@ -265,3 +265,10 @@ def test_a_bad_config_fails_the_call_before_any_request(make_request):
 
 def test_the_adapter_declares_itself_idempotent():
     assert adapter_for("http").idempotent is True
+
+
+def test_the_run_s_workspace_travels_as_a_header(agent_server, make_request):
+    """The tenant's id, so one agent server can bind each workspace's own credentials."""
+    agent_server.reply(200, {"ok": True})
+    call(make_request({"url": agent_server.url + "/runs"}, workspace_id=7))
+    assert agent_server.last.headers["tickwise-workspace"] == "7"

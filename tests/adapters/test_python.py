@@ -98,13 +98,14 @@ def test_calls_the_function_with_the_run_context(make_request, path):
 
 
 def test_the_context_is_a_plain_json_dict_of_the_request(make_request):
-    request = make_request({"callable": "json:dumps"}, extra={"history": []})
+    request = make_request({"callable": "json:dumps"}, extra={"history": []}, workspace_id=7)
 
     context = json.loads(call(request))
 
     assert context == request_context(request)
     assert set(context) == {"run_id", "agent", "config", "input", "session_id", "tick_at", "trigger",
-                            "idempotency_key", "attempt", "timeout_seconds", "extra"}
+                            "idempotency_key", "attempt", "timeout_seconds", "extra", "workspace_id"}
+    assert context["workspace_id"] == 7  # the tenant, so the function can bind its own credentials
 
 
 def test_a_method_path_is_resolved(make_request):

@@ -55,16 +55,17 @@ def schedule_lookup(ref: str) -> Schedule:
         parts = _AGENT_NAME.fullmatch(ref)
         matches = list(live.filter(agent__name=parts[1], name=parts[2])[:2]) if parts else []
         if len(matches) > 1:  # agent names are unique per workspace only
-            raise ScheduleRefInvalid(f"schedule: '{_shown(ref)}' names schedules in several workspaces; use its id")
+            raise ScheduleRefInvalid(f"schedule: '{shown(ref)}' names schedules in several workspaces; use its id")
         found = matches[0] if matches else None
     else:
-        raise ScheduleRefInvalid(f"schedule: expected an id or AGENT/NAME, got '{_shown(ref)}'")
+        raise ScheduleRefInvalid(f"schedule: expected an id or AGENT/NAME, got '{shown(ref)}'")
     if found is None:
-        raise ScheduleNotFound(f"schedule: no schedule '{_shown(ref)}'")
+        raise ScheduleNotFound(f"schedule: no schedule '{shown(ref)}'")
     return found
 
 
-def _shown(text: str, limit: int = 100) -> str:
-    """``text`` safe to print on one line: control characters and lone surrogates escaped, cut short."""
+def shown(value: object, limit: int = 100) -> str:
+    """A value safe to print on one line: control characters and lone surrogates escaped, cut short."""
+    text = value if isinstance(value, str) else repr(value)
     text = text if len(text) <= limit else text[:limit] + "..."
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

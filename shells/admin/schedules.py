@@ -10,32 +10,22 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
-from adapters import AdapterError, adapter_for
 from core import timing
 from runs.services.manual import RunRefused, run_now
 from schedules import services
 from schedules.agents import agent_delete, agent_save
 from schedules.models import Agent, Schedule
-from workspaces.audit import Actor
 from workspaces.models import Role
 
 from .schedule_form import ScheduleForm
-from .scoping import WorkspaceScopedAdmin, audit_table, visible_workspaces
+from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table, visible_workspaces
 
 
 class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = ["workspace", "name", "adapter", "config", "is_active"]
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        try:
-            adapter_for(data.get("adapter", "")).validate_config(data.get("config") or {})
-        except AdapterError as error:
-            raise forms.ValidationError({"config": str(error)}) from None
-        return data
+        # The adapter's config check is Agent.clean's, run by the form's full_clean.
 
 
 @admin.register(Agent)
@@ -59,7 +49,7 @@ class AgentAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         return audit_table(agent) if agent.pk else "-"
 
     def save_model(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> None:
-        agent_save(obj, now=timezone.now(), actor=_actor(request))
+        agent_save(obj, now=timezone.now(), actor=admin_actor(request))
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting an agent is soft (``agent_delete``, with its schedules): the ledger keeps its runs."""
@@ -68,11 +58,11 @@ class AgentAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
             {Agent._meta.verbose_name_plural: len(agents)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Agent) -> None:
-        agent_delete(obj, now=timezone.now(), actor=_actor(request))
+        agent_delete(obj, now=timezone.now(), actor=admin_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
-            agent_delete(agent, now=timezone.now(), actor=_actor(request))
+            agent_delete(agent, now=timezone.now(), actor=admin_actor(request))
 
 
 @admin.register(Schedule)
@@ -117,7 +107,7 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         expected = form.cleaned_data.get("loaded_version") if change else None
-        services.schedule_save(obj, now=timezone.now(), expected_version=expected, actor=_actor(request))
+        services.schedule_save(obj, now=timezone.now(), expected_version=expected, actor=admin_actor(request))
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -145,12 +135,12 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         return listed, {Schedule._meta.verbose_name_plural: len(schedules)}, set(), []
 
     def delete_model(self, request, obj):
-        services.schedule_delete(obj, now=timezone.now(), actor=_actor(request))
+        services.schedule_delete(obj, now=timezone.now(), actor=admin_actor(request))
 
     def delete_queryset(self, request, queryset: QuerySet[Schedule]) -> None:
         now = timezone.now()
         for schedule in queryset:
-            services.schedule_delete(schedule, now=now, actor=_actor(request))
+            services.schedule_delete(schedule, now=now, actor=admin_actor(request))
 
     def _operable(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> list[Schedule]:
         """The selected schedules this user may act on; the rest are named, not touched."""
@@ -165,14 +155,14 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     def pause_selected(self, request, queryset):
         now = timezone.now()
         for schedule in self._operable(request, queryset):
-            services.schedule_pause(schedule, reason=f"paused by {request.user}", now=now, actor=_actor(request))
+            services.schedule_pause(schedule, reason=f"paused by {request.user}", now=now, actor=admin_actor(request))
         self.message_user(request, f"Paused {queryset.count()} schedule(s).")
 
     @admin.action(description="Resume selected schedules")
     def resume_selected(self, request, queryset):
         now = timezone.now()
         for schedule in self._operable(request, queryset):
-            services.schedule_resume(schedule, now=now, actor=_actor(request))
+            services.schedule_resume(schedule, now=now, actor=admin_actor(request))
         self.message_user(request, f"Resumed {queryset.count()} schedule(s).")
 
     @admin.action(description="Run selected schedules now")
@@ -180,16 +170,12 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         now, started = timezone.now(), 0
         for schedule in self._operable(request, queryset):
             try:
-                run_now(schedule, now=now, actor=_actor(request))
+                run_now(schedule, now=now, actor=admin_actor(request))
             except RunRefused as refused:  # one schedule's refusal never stops the others
                 self.message_user(request, str(refused), messages.WARNING)
             else:
                 started += 1
         self.message_user(request, f"Started {started} run(s).", messages.SUCCESS)
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor(source="admin", user_id=request.user.pk)
 
 
 def shown_in_zone(moment: datetime | None, zone: str) -> str:

@@ -14,8 +14,14 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from workspaces.audit import Actor
 from workspaces.models import AuditEntry, Role, Workspace
 from workspaces.roles import member_role, role_at_least, workspaces_of
+
+
+def admin_actor(request: HttpRequest) -> Actor:
+    """Who changed something through the admin, for the audit trail."""
+    return Actor(source="admin", user_id=request.user.pk)
 
 
 def visible_workspaces(request: HttpRequest, *, at_least: str = Role.VIEWER) -> QuerySet[Workspace]:

@@ -9,13 +9,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from workspaces.audit import Actor
 from workspaces.keys import KeyRefused, api_key_create, api_key_revoke
 from workspaces.models import ApiKey, AuditEntry, Membership, Workspace
 
-
-def admin_actor(request: HttpRequest) -> Actor:
-    return Actor(source="admin", user_id=request.user.pk)
+from .scoping import admin_actor
 
 
 class MembershipInline(admin.TabularInline):

@@ -13,11 +13,9 @@ from schedules.selectors import id_or_name
 from .auth import Principal
 from .problems import not_found
 
-_by_ref = id_or_name  # the registry's one reading of "an id or a name"
-
 
 def agent_in(principal: Principal, ref: str) -> Agent:
-    where = _by_ref(ref)
+    where = id_or_name(ref)
     found = None if where is None else (
         Agent.objects.live().filter(workspace_id=principal.workspace_id, **where).select_related("workspace").first())
     if found is None:
@@ -27,7 +25,7 @@ def agent_in(principal: Principal, ref: str) -> Agent:
 
 def schedule_in(principal: Principal, agent_ref: str, ref: str) -> Schedule:
     agent = agent_in(principal, agent_ref)
-    where = _by_ref(ref)
+    where = id_or_name(ref)
     found = None if where is None else (
         Schedule.objects.live().filter(agent=agent, **where).select_related("agent", "created_by").first())
     if found is None:

@@ -15,17 +15,10 @@ from datetime import UTC, datetime
 from django.core.management.base import CommandError
 
 from schedules.models import Schedule
-from schedules.selectors import ScheduleRefError, schedule_lookup
+from schedules.selectors import ScheduleRefError, schedule_lookup, shown
 
 _WHOLE = re.compile(r"[0-9]{1,30}", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?", re.ASCII)
-
-
-def shown(value: object, limit: int = 100) -> str:
-    """A value as it can be printed on one line: non-printable characters escaped, cut short."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text if len(text) <= limit else text[:limit] + "..."
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def one_line(message: str) -> CommandError:

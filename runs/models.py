@@ -34,6 +34,7 @@ class Trigger(models.TextChoices):
     WAKEUP = "wakeup", "Wakeup"
     CATCHUP = "catchup", "Catch-up"
     REPLAY = "replay", "Replay"
+    RESUME = "resume", "Resume"
 
 
 # Triggers whose tick is a point of the schedule's timeline: one row each.
@@ -48,6 +49,12 @@ class SkipReason(models.TextChoices):
     UNAUTHORIZED = "unauthorized", "Unauthorized"
     EXPIRED = "expired", "Expired"
     INACTIVE_AGENT = "inactive_agent", "Agent inactive"
+    # The loop breakers of reactive runs (events, wakeups): each a row, never a silent drop.
+    SELF_TRIGGER = "self_trigger", "The agent's own event (self-trigger not allowed)"
+    DEPTH_EXCEEDED = "depth_exceeded", "Reactive depth limit exceeded"
+    BREAKER_HELD = "breaker_held", "Subscription held by its rate breaker"
+    DUPLICATE_PAYLOAD = "duplicate_payload", "Same payload within the debounce window"
+    CHAIN_BUDGET = "chain_budget", "Chain's self-wakeup budget spent"
 
 
 class ErrorCategory(models.TextChoices):
@@ -113,6 +120,17 @@ class Run(models.Model):
     # Who asked for a manual run (the admin's Run now, the API's trigger); empty for the clock.
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # Causation: who started whom, so a loop across agents and systems is counted
+    # (docs/events.md). A clock tick, a person or an outside event starts a chain.
+    chain_id = models.CharField(max_length=32, blank=True, help_text="The root of this run's causal chain.")
+    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                                   help_text="The run whose output or request started this one.")
+    event_depth = models.PositiveSmallIntegerField(default=0, help_text="Reactive hops from the chain's root.")
+    wakeup_count = models.PositiveIntegerField(default=0, help_text="Self-wakeups spent by the chain so far.")
+    actor = models.ForeignKey("schedules.Agent", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text="The agent whose run emitted the event behind this run.")
+    completion_url = models.URLField(max_length=500, blank=True,
+                                     help_text="Where the run's outcome is posted when it ends (signed).")
     output = models.JSONField(null=True, blank=True)
     error_category = models.CharField(max_length=20, choices=ErrorCategory.choices, blank=True)
     error_message = models.TextField(blank=True)
@@ -139,6 +157,7 @@ class Run(models.Model):
             # Retries waiting in the database.
             models.Index(fields=["not_before"], name="run_retry_due_idx",
                          condition=Q(state="pending", not_before__isnull=False)),
+            models.Index(fields=["chain_id"], name="run_chain_idx", condition=~Q(chain_id="")),
             # Reaper: running runs by lease expiry.
             models.Index(fields=["lease_expires_at"], name="run_lease_idx", condition=Q(state="running")),
         ]

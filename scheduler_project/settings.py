@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "workspaces",
     "schedules",
     "runs",
+    "events",
     "shells",
 ]
 

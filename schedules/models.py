@@ -71,6 +71,9 @@ class Agent(RegistryModel):
     adapter = models.CharField(max_length=20, choices=AdapterKind.choices, default=AdapterKind.ECHO)
     config = models.JSONField(default=dict, blank=True, help_text="Adapter settings; never secrets.")
     is_active = models.BooleanField(default=True)
+    completion_url = models.URLField(
+        max_length=500, blank=True,
+        help_text="Post each run's outcome here (signed, Standard Webhooks); a schedule's own URL wins.")
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -141,6 +144,7 @@ class MissedPolicy(models.TextChoices):
 class OverlapPolicy(models.TextChoices):
     SKIP = "skip", "Skip while a run is active"
     BUFFER_ONE = "buffer_one", "Buffer one run"
+    BUFFER = "buffer", "Buffer every run, in order"
     ALLOW = "allow", "Allow up to max_concurrent"
     CANCEL_PREVIOUS = "cancel_previous", "Cancel the previous run"
 
@@ -240,6 +244,8 @@ class Schedule(RegistryModel):
     input_template = models.TextField(blank=True)
     session_mode = models.CharField(max_length=12, choices=SessionMode.choices, default=SessionMode.NEW)
     session_id = models.CharField(max_length=64, blank=True, help_text="The persistent session's id.")
+    completion_url = models.URLField(
+        max_length=500, blank=True, help_text="Post each run's outcome here (signed, Standard Webhooks).")
     failure_limit = models.PositiveIntegerField(
         default=5, validators=[at_most(1000)],
         help_text="Pause after this many consecutive failures (0 = never).")

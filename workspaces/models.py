@@ -24,6 +24,8 @@ ROLE_ORDER = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 class Workspace(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
+    event_depth_limit = models.PositiveSmallIntegerField(
+        default=8, help_text="Reactive hops a chain of events may take before its runs are skipped.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -67,14 +67,39 @@ class DispatchRequest:
 
 
 @dataclass(frozen=True)
+class Causation:
+    """Who started whom: carried from run to event to run, so loops are counted (docs/events.md)."""
+
+    chain_id: str = ""  # empty: the run starts a new chain
+    parent_run_id: int | None = None
+    event_depth: int = 0
+    wakeup_count: int = 0
+    actor_id: int | None = None  # the agent whose run emitted the trigger
+
+    def fields(self) -> dict[str, object]:
+        return {"chain_id": self.chain_id or uuid.uuid4().hex, "parent_run_id": self.parent_run_id,
+                "event_depth": self.event_depth, "wakeup_count": self.wakeup_count, "actor_id": self.actor_id}
+
+
+@dataclass(frozen=True)
 class UnscheduledRequest:
-    """A run that belongs to no schedule: its trigger's identity makes it one row."""
+    """A run that belongs to no schedule: its trigger's identity makes it one row.
+
+    ``state=skipped`` with a ``skip_reason`` records a start that a loop breaker
+    refused: the row is the identity's one row, so a retry of the same trigger
+    stays "already dispatched".
+    """
 
     trigger: str
     identity: str  # unique per trigger: an event's, a waitpoint's, a request's id
     input: str
     policy: RunPolicy = RunPolicy()
     session_id: str = ""  # empty: a new session
+    causation: Causation = Causation()
+    completion_url: str = ""
+    started_by_id: int | None = None
+    state: str = RunState.PENDING
+    skip_reason: str = ""
 
 
 def run_dispatch_unscheduled(agent: Agent, request: UnscheduledRequest, *, now: datetime,
@@ -84,16 +109,25 @@ def run_dispatch_unscheduled(agent: Agent, request: UnscheduledRequest, *, now: 
     None when a run with the same trigger and identity already exists.
     """
     policy = request.policy
-    key = hashlib.sha256(f"{request.trigger}|{request.identity}".encode()).hexdigest()[:40]
+    key = unscheduled_key(request.trigger, request.identity)
+    terminal = request.state != RunState.PENDING
     run = Run(agent_id=agent.pk, trigger=request.trigger, tick_at=now, idempotency_key=key,
               max_attempts=policy.max_attempts, input=request.input, lateness_ms=0,
-              session_id=request.session_id or uuid.uuid4().hex, **_policy_fields(policy))
+              session_id=request.session_id or uuid.uuid4().hex, completion_url=request.completion_url,
+              started_by_id=request.started_by_id, state=request.state, skip_reason=request.skip_reason,
+              finished_at=now if terminal else None,
+              **request.causation.fields(), **_policy_fields(policy))
     (inserted,) = _insert_new([run])
     if inserted is None:
         log.info("%s run %s already dispatched", request.trigger, request.identity)
-    elif publish:
+    elif publish and not terminal:
         publish_runs_on_commit([inserted.pk], timeouts={inserted.pk: policy.timeout_seconds})
     return inserted
+
+
+def unscheduled_key(trigger: str, identity: str) -> str:
+    """The idempotency key of a run with no schedule: its trigger's identity, never a time."""
+    return hashlib.sha256(f"{trigger}|{identity}".encode()).hexdigest()[:40]
 
 
 def _policy_fields(policy: RunPolicy) -> dict[str, object]:
@@ -153,6 +187,7 @@ def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, s
         lateness_ms=int((now - request.tick_at).total_seconds() * 1000),
         finished_at=now if terminal else None,
         session_id=_session_id(schedule), input=request.input, started_by_id=request.started_by_id,
+        chain_id=uuid.uuid4().hex, completion_url=schedule.completion_url,
         **_policy_fields(RunPolicy.of(schedule)),
     )
 

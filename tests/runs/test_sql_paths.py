@@ -19,7 +19,7 @@ from schedules.models import Agent, Schedule
 
 # Differ by construction (identity, clock), not by path.
 IDENTITY = {"id", "tick_at", "idempotency_key", "run_number", "created_at", "started_at", "lease_expires_at",
-            "lateness_ms", "period_end", "session_id"}
+            "lateness_ms", "period_end", "session_id", "chain_id"}
 
 
 @pytest.fixture

@@ -1,0 +1,2 @@
+"""Celery tasks: alerts."""
+from __future__ import annotations

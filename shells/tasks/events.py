@@ -1,0 +1,2 @@
+"""Celery tasks: events."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Celery tasks: outbound."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Celery tasks: webhook ingress housekeeping (the event ledger's retention)."""
+from __future__ import annotations

@@ -45,6 +45,25 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_alert_webhook(conf: dict) -> None:
+    """A ``standard`` alert webhook is signed, so it needs a ``whsec_`` secret; Slack's may go unsigned."""
+    url, secret = conf["ALERT_WEBHOOK_URL"], conf["ALERT_WEBHOOK_SECRET"]
+    if url and urlsplit(url).scheme not in {"http", "https"}:
+        raise ImproperlyConfigured(f"TICKWISE_ALERT_WEBHOOK_URL must be an http(s) URL, got {url!r}")
+    if secret and not secret.startswith("whsec_"):
+        raise ImproperlyConfigured("TICKWISE_ALERT_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_…)")
+    if url and not secret and conf["ALERT_WEBHOOK_FORMAT"] == "standard":
+        raise ImproperlyConfigured("TICKWISE_ALERT_WEBHOOK_URL is set with the standard format but "
+                                   "TICKWISE_ALERT_WEBHOOK_SECRET is not: set a whsec_ secret to sign with")
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

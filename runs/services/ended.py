@@ -6,30 +6,37 @@ before the claim (an inactive agent, an input that cannot be rendered, an
 unknown adapter kind), the lease reaper and the housekeeping's fallback for a
 row it cannot settle. Each of those is a fenced compare-and-set, so exactly one
 writer wins it, and only the winner calls this hook: what follows a run's end
-(the failure streak, an after-completion schedule's next tick) happens once.
+(the failure streak, an after-completion schedule's next tick, the completion
+webhook's delivery row) happens once. Callers run the hook in the transaction of
+the transition, so a crash cannot commit the end without what follows it.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from alerts.models import AlertKind
+from alerts.services import alert_raise
 from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import TIMELINE_TRIGGERS, Run, RunState
+from .outbound import outbound_on_run_end
 
 log = logging.getLogger("tickwise.outcome")
 
 
 def run_ended(run: Run, *, now: datetime | None, failed: bool) -> None:
-    """After a terminal transition: extend the failure streak (``failed``), plan the next tick.
+    """After a terminal transition: the completion webhook, the failure streak (``failed``), the next tick.
 
     A success resets the streak in its own statement (``sql.SUCCESS``); only a
     failure needs ``now`` (an auto-pause is stamped with it).
     """
+    outbound_on_run_end(run)
     if run.schedule_id is None:
         return
     if failed:
@@ -59,13 +66,21 @@ def _plan_next_tick(run: Run) -> None:
 
 
 def count_failure(schedule_id: int, *, now: datetime) -> None:
-    """One more failure in a row; auto-pause (with an error log) at the schedule's limit."""
+    """One more failure in a row; auto-pause (with an alert) at the schedule's limit."""
     Schedule.objects.filter(id=schedule_id).update(consecutive_failures=F("consecutive_failures") + 1)
     schedule = Schedule.objects.get(id=schedule_id)
     if schedule.failure_limit and schedule.consecutive_failures >= schedule.failure_limit and not schedule.paused:
         reason = f"auto-paused after {schedule.consecutive_failures} consecutive failures"
         schedule_pause(schedule, reason=reason, now=now)
-        log.error("schedule %s %s", schedule, reason)
+        alert_raise(AlertKind.AUTO_PAUSE, key=f"schedule:{schedule.id}", title=f"{schedule} {reason}",
+                    detail=_last_error(schedule_id), workspace_id=schedule.agent.workspace_id, now=now)
+
+
+def _last_error(schedule_id: int) -> str:
+    """The latest failure's category and message, for the alert's detail."""
+    last = (Run.objects.filter(schedule_id=schedule_id).exclude(error_message="").order_by("-id")
+            .values_list("error_category", "error_message").first())
+    return f"last error ({last[0] or 'uncategorised'}): {last[1]}" if last else ""
 
 
 def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str = "", category: str = "",
@@ -82,9 +97,10 @@ def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str =
     failed = state not in (RunState.SKIPPED, RunState.CANCELLED)  # a cancel on request is no failure
     if failed:
         fields.update(attempt=F("attempt") + 1, started_at=Now())
-    if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
-        return False
-    run_ended(run, now=now, failed=failed)
+    with transaction.atomic():
+        if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
+            return False
+        run_ended(run, now=now, failed=failed)
     return True
 
 

@@ -15,7 +15,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .embedded import running_urls
 from .embedded.state import state_dir
-from .env import check_redis_url, env_bool, env_int, env_list, env_str, parse_database_url
+from .env import (
+    check_alert_webhook,
+    check_redis_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    parse_database_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,6 +75,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "workspaces",
+    "alerts",
     "schedules",
     "runs",
     "events",
@@ -184,3 +194,20 @@ TICKWISE: dict[str, Any] = {
     # The REST API at /api/v1/; false answers every /api/ route with a 404.
     "API_ENABLED": env_bool("TICKWISE_API_ENABLED", True),
 }
+
+# --- Alerts, metrics and logs (docs/operations.md) ---------------------------
+TICKWISE.update({
+    # An open alert episode is sent again at most once per cool-down (seconds).
+    "ALERT_COOLDOWN": env_int("TICKWISE_ALERT_COOLDOWN", 3600, minimum=0),
+    "ALERT_WEBHOOK_URL": env_str("TICKWISE_ALERT_WEBHOOK_URL", ""),
+    "ALERT_WEBHOOK_FORMAT": env_choice("TICKWISE_ALERT_WEBHOOK_FORMAT", "standard", ("standard", "slack")),
+    "ALERT_WEBHOOK_SECRET": env_str("TICKWISE_ALERT_WEBHOOK_SECRET", ""),
+    "ALERT_EMAILS": env_list("TICKWISE_ALERT_EMAILS", []),
+    # Dead runs (the dead-letter queue) at which the housekeeping pulse raises dlq_growth.
+    "ALERT_DLQ_THRESHOLD": env_int("TICKWISE_ALERT_DLQ_THRESHOLD", 10, minimum=1),
+    # The beat's watchdog: every this many loops, a pulse whose last success is older
+    # than STALL_FACTOR times its interval raises housekeeping_stalled.
+    "WATCHDOG_EVERY": env_int("TICKWISE_WATCHDOG_EVERY", 60, minimum=1),
+    "HOUSEKEEPING_STALL_FACTOR": env_int("TICKWISE_HOUSEKEEPING_STALL_FACTOR", 4, minimum=2),
+})
+check_alert_webhook(TICKWISE)

@@ -193,6 +193,13 @@ TICKWISE: dict[str, Any] = {
     "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["adapters.examples"]),
     # The REST API at /api/v1/; false answers every /api/ route with a 404.
     "API_ENABLED": env_bool("TICKWISE_API_ENABLED", True),
+    # Inbound events are kept this many days (at least 7: senders retry for days,
+    # and a purged event could be accepted again as new). docs/events.md.
+    "EVENT_RETENTION_DAYS": env_int("TICKWISE_EVENT_RETENTION_DAYS", 7, minimum=7),
+    # The ingress fast path (duplicates, rate limits); empty turns it off. docs/events.md.
+    "EVENTS_REDIS_URL": env_str("TICKWISE_EVENTS_REDIS_URL", REDIS_URL),
+    # Where this server answers, for the admin's "Send test event"; empty: call the service directly.
+    "PUBLIC_URL": env_str("TICKWISE_PUBLIC_URL", ""),
 }
 
 # --- Alerts, metrics and logs (docs/operations.md) ---------------------------

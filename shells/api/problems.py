@@ -27,6 +27,11 @@ TITLES = {
     "forbidden": "Your role does not allow this",
     "feature-disabled": "This feature is disabled",
     "conflict": "The request conflicts with the object's state",
+    "signature-invalid": "The delivery's signature does not verify",
+    "timestamp-invalid": "The delivery's signed timestamp is unreadable or outside the tolerance",
+    "malformed-event": "The delivery cannot be read as an event",
+    "source-disabled": "This webhook source is disabled",
+    "payload-too-large": "The body is larger than this source accepts",
 }
 
 

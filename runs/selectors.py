@@ -1,4 +1,4 @@
-"""Reads over the ledger: a schedule's health over a window.
+"""Reads over the ledger: a schedule's health over a window, and the whole ledger at a glance.
 
 Counts and percentiles are aggregates over ``run_history_idx``
 (``schedule_id, tick_at DESC``): one index range scan per window, whatever
@@ -7,12 +7,15 @@ the size of the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Aggregate, Count, FloatField, Max, Q, QuerySet
 
-from .models import Run, RunState
+from schedules.models import Schedule
+
+from .models import AgentCall, Run, RunState, Trigger
 from .sql import SCHEDULE_PERCENTILES
 
 # The denominator of the success rate: outcomes that say something about the
@@ -46,3 +49,111 @@ def schedule_stats(schedule_id: int, *, since: datetime) -> ScheduleStats:
         success_rate=round(totals.get(RunState.SUCCEEDED, 0) / rated, 4) if rated else None,
         failures_by_category={category or "none": count for category, count in failures.items()},
         duration_p50_ms=d50, duration_p95_ms=d95, lateness_p50_ms=l50, lateness_p95_ms=l95)
+
+
+# --- the admin's control room: whole-ledger figures ------------------------------------
+
+DAY = timedelta(hours=24)
+HOUR = timedelta(hours=1)
+M = TypeVar("M", Run, Schedule)
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expr)``, usable with ``filter=``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, *, fraction: float, **extra: Any) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+@dataclass(frozen=True)
+class LedgerOverview:
+    """The ledger at a glance: the last 24 hours by state, the queues an operator must look at."""
+
+    since: datetime
+    states_24h: dict[str, int]
+    dead: int
+    unknown: int
+    lateness_p95_ms: float | None
+    last_scheduled_run_at: datetime | None
+
+
+def ledger_overview(*, now: datetime, workspaces: QuerySet[Any] | None = None) -> LedgerOverview:
+    """Every figure in one aggregate query (one pass over the ledger, no per-row queries).
+
+    ``last_scheduled_run_at`` is the beat's own trace: it inserts a ``schedule``
+    run for every tick it fires, so its newest one says when the beat last fired.
+    """
+    since = now - DAY
+    recent = Q(tick_at__gte=since, tick_at__lte=now)
+    per_state = {f"s_{state}": Count("id", filter=recent & Q(state=state)) for state in RunState.values}
+    figures = _in(Run.objects.all(), workspaces).aggregate(
+        **per_state,
+        dead=Count("id", filter=Q(state=RunState.DEAD)),
+        unknown=Count("id", filter=Q(state=RunState.UNKNOWN)),
+        p95=Percentile("lateness_ms", fraction=0.95, filter=recent & Q(lateness_ms__isnull=False)),
+        last_fired=Max("created_at", filter=Q(trigger=Trigger.SCHEDULE)),
+    )
+    return LedgerOverview(
+        since=since, states_24h={state: figures[f"s_{state}"] for state in RunState.values},
+        dead=figures["dead"], unknown=figures["unknown"], lateness_p95_ms=figures["p95"],
+        last_scheduled_run_at=figures["last_fired"])
+
+
+@dataclass(frozen=True)
+class RegistryOverview:
+    """Schedules by what an operator should know about them now."""
+
+    live: int
+    due_next_hour: int
+    overdue: int
+    paused: int
+    auto_paused: int
+    failing: int
+
+
+# ``runs.services.ended`` writes this reason when a schedule reaches its failure limit.
+AUTO_PAUSED = "auto-paused"
+
+
+def schedule_overview(*, now: datetime, workspaces: QuerySet[Any] | None = None) -> RegistryOverview:
+    """Counts over live schedules in one aggregate query."""
+    active = Q(paused=False, finished_at__isnull=True)
+    figures = _in(Schedule.objects.live(), workspaces).aggregate(
+        live=Count("id"),
+        due_next_hour=Count("id", filter=active & Q(next_fire_at__gte=now, next_fire_at__lt=now + HOUR)),
+        overdue=Count("id", filter=active & Q(next_fire_at__lt=now)),
+        paused=Count("id", filter=Q(paused=True)),
+        auto_paused=Count("id", filter=Q(paused=True, paused_reason__startswith=AUTO_PAUSED)),
+        failing=Count("id", filter=active & Q(consecutive_failures__gt=0)),
+    )
+    return RegistryOverview(**figures)
+
+
+def schedules_due_soon(*, now: datetime, workspaces: QuerySet[Any] | None = None,
+                       limit: int = 10) -> QuerySet[Schedule]:
+    """The next schedules to fire within the hour (and any overdue), soonest first (the due index's order)."""
+    due = Q(paused=False, finished_at__isnull=True, next_fire_at__lt=now + HOUR)
+    return _in(Schedule.objects.live(), workspaces).filter(due).select_related("agent").order_by("next_fire_at")[:limit]
+
+
+def schedules_in_trouble(*, workspaces: QuerySet[Any] | None = None, limit: int = 10) -> QuerySet[Schedule]:
+    """Failing and auto-paused schedules, the longest failure streaks first."""
+    trouble = Q(consecutive_failures__gt=0) | Q(paused=True, paused_reason__startswith=AUTO_PAUSED)
+    return (_in(Schedule.objects.live(), workspaces).filter(trouble).select_related("agent")
+            .order_by("-consecutive_failures", "name")[:limit])
+
+
+def _in(queryset: QuerySet[M], workspaces: QuerySet[Any] | None) -> QuerySet[M]:
+    """Runs or schedules of the given workspaces (by their agent's), or all of them for None."""
+    return queryset if workspaces is None else queryset.filter(agent__workspace__in=workspaces)
+
+
+def run_attempts(run_id: int) -> list[AgentCall]:
+    """The side-effect ledger of one run: every attempt that reached for the agent, in order."""
+    return list(AgentCall.objects.filter(run_id=run_id).order_by("attempt"))

@@ -96,14 +96,19 @@ class Overlap(str, enum.Enum):
 
 
 def overlap_decide(policy: str, *, active: int, buffered: int, max_concurrent: int,
-                   retry: bool = False) -> Overlap:
+                   retry: bool = False, ahead: int = 0) -> Overlap:
     """What a run does when ``active`` runs of its concurrency scope are running.
 
-    ``buffered`` counts the *other* runs of the scope already waiting. A retry
+    ``buffered`` counts the *other* runs of the scope already waiting;
+    ``ahead`` the pending runs of the scope dispatched before this one (only
+    ``buffer`` reads it: its runs start in dispatch order). A retry
     (an earlier attempt may have reached the agent) is never skipped and never
     cancels others: it waits for its turn, so the ledger never calls a run
     that may have acted "skipped".
     """
+    if policy == "buffer":
+        # Every run waits its turn: none is skipped, none overtakes an earlier one.
+        return Overlap.RUN if active == 0 and ahead == 0 else Overlap.WAIT
     decision = _overlap_for_new_run(policy, active=active, buffered=buffered, max_concurrent=max_concurrent)
     if retry and decision in (Overlap.SKIP, Overlap.CANCEL_PREVIOUS):
         return Overlap.WAIT
@@ -120,6 +125,11 @@ def _overlap_for_new_run(policy: str, *, active: int, buffered: int, max_concurr
     if policy == "buffer_one" and buffered == 0:
         return Overlap.WAIT
     return Overlap.SKIP
+
+
+def overlap_keeps_order(policy: str) -> bool:
+    """Whether a run must also wait for the scope's earlier pending runs, not only for running ones."""
+    return policy == "buffer"
 
 
 def overlap_run_limit(policy: str, *, max_concurrent: int) -> int:

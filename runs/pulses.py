@@ -6,6 +6,8 @@ PULSES = [
     ("tickwise: outbox sweeper", "runs.sweep_outbox", 5, "seconds"),
     ("tickwise: lease reaper", "runs.reap_leases", 15, "seconds"),
     ("tickwise: retention", "runs.purge_finished", 1, "days"),
+    ("tickwise: completion webhooks", "outbound.sweep", 5, "seconds"),
+    ("tickwise: event router sweeper", "events.sweep_unrouted", 30, "seconds"),
 ]
 
 

@@ -26,7 +26,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
-from core.policies import Overlap, overlap_decide, overlap_run_limit
+from core.policies import Overlap, overlap_decide, overlap_keeps_order, overlap_run_limit
 from core.prepared import Prepared, instance_from_row
 
 from .. import sql
@@ -96,7 +96,9 @@ def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | Non
     run = run_id if isinstance(run_id, Run) else run_load(run_id)
     if run is None or run.state != RunState.PENDING or (run.not_before and run.not_before > now):
         return None
-    if intent is not None:
+    # ``buffer`` starts runs in dispatch order: the one-round-trip claim counts
+    # only running runs, so an earlier run still waiting would be overtaken.
+    if intent is not None and not overlap_keeps_order(run.overlap_policy):
         claim = _claim_if_room(run, owner=owner, now=now, intent=intent)
         if claim is not None:
             return claim
@@ -166,8 +168,11 @@ def _overlap(run: Run) -> Overlap:
     scope = Run.objects.filter(scope_filter(run)).exclude(id=run.id)
     active = scope.filter(state=RunState.RUNNING).count()
     buffered = scope.filter(state=RunState.PENDING, buffered=True).count() if active else 0
+    ahead = 0
+    if overlap_keeps_order(run.overlap_policy) and not active:
+        ahead = scope.filter(state=RunState.PENDING, id__lt=run.id).count()
     return overlap_decide(run.overlap_policy, active=active, buffered=buffered,
-                          max_concurrent=run.max_concurrent, retry=run.attempt > 0)
+                          max_concurrent=run.max_concurrent, retry=run.attempt > 0, ahead=ahead)
 
 
 def _take(run: Run, *, owner: str, cancel_others: bool, now: datetime, intent: str | None) -> Claim | None:

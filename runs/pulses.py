@@ -8,6 +8,7 @@ PULSES = [
     ("tickwise: retention", "runs.purge_finished", 1, "days"),
     ("tickwise: completion webhooks", "outbound.sweep", 5, "seconds"),
     ("tickwise: event router sweeper", "events.sweep_unrouted", 30, "seconds"),
+    ("tickwise: event retention", "events.purge", 1, "days"),
 ]
 
 

@@ -22,14 +22,15 @@ from events.services.ingest import EventDraft, EventMalformed, Throttled, event_
 
 from . import schemas
 from .auth import OPERATOR, VIEWER, principal
-from .hooks import PROBLEMS as HOOK_PROBLEMS
-from .hooks import ingested_response, malformed, throttled
+from .hooks import ingested_response, throttled
 from .pagination import MAX_CURSOR, page
-from .problems import ProblemOut, not_found
+from .problems import Problem, ProblemOut, field_errors, not_found
 from .responses import json_response
 
 router = Router(tags=["events"])
 PROBLEMS = {code: ProblemOut for code in (400, 401, 403, 404, 422, 429)}
+# Body problems are 422 ``validation-error`` naming the field, as everywhere in the API;
+# a malformed chain header is a 400 ``malformed-event``, as on a webhook.
 EventId = Annotated[schemas.Text, Field(min_length=1, max_length=200)]
 
 
@@ -92,11 +93,11 @@ def _event_id(request: HttpRequest, body: EventIn) -> str:
         return body.id
     key = request.headers.get("Idempotency-Key", "")
     if not 1 <= len(key) <= 200 or not key.isprintable():
-        raise malformed("id", "send an id (or an Idempotency-Key header of 1 to 200 printable characters)")
+        raise field_errors({"id": ["send an id (or an Idempotency-Key header of 1 to 200 printable characters)"]})
     return key
 
 
-@router.post("", response={200: AcceptedOut, 202: AcceptedOut, **HOOK_PROBLEMS, **PROBLEMS},
+@router.post("", response={200: AcceptedOut, 202: AcceptedOut, **PROBLEMS},
              summary="Post a first-party event")
 def post_event(request: HttpRequest, body: EventIn) -> HttpResponse:
     caller = principal(request)
@@ -109,8 +110,11 @@ def post_event(request: HttpRequest, body: EventIn) -> HttpResponse:
                            occurred_at=body.occurred_at, headers=dict(request.headers),
                            posted_by_id=caller.user_id)
         return ingested_response(event_ingest(draft, now=timezone.now()), event_id)
-    except EventMalformed as error:
-        raise malformed(error.field, error.message) from None
+    except EventMalformed as error:  # a body field (422, like any body) or a chain header (400)
+        if error.field in {"type", "body"}:
+            raise field_errors({"data" if error.field == "body" else "type": [error.message]}) from None
+        raise Problem(400, "malformed-event", str(error), errors=[{"field": error.field, "message": error.message}]) \
+            from None
     except Throttled as error:
         raise throttled(error) from None
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
-from core import timing
+from core import metrics, timing
 from core.policies import MissedPolicy, TickAction, TickDecision, missed_decide
 from core.prepared import instance_from_row
 from runs.models import RunState, SkipReason, Trigger
@@ -132,7 +132,9 @@ def _due(schedule: Schedule, plan: timing.Plan, *, now: datetime, unauthorized: 
                                                        skip_reason=SkipReason.UNAUTHORIZED) for t in ticks))
     policy = MissedPolicy(schedule.missed_policy, timedelta(seconds=schedule.missed_grace_seconds),
                           schedule.replay_cap, schedule.last_tick_at)
-    return _Due(plan, ticks, tuple(_request(d) for d in missed_decide(policy, ticks, now=now)))
+    decisions = missed_decide(policy, ticks, now=now)
+    metrics.ticks_missed(schedule.missed_policy, decisions)
+    return _Due(plan, ticks, tuple(_request(d) for d in decisions))
 
 
 def _after_completion_tick(schedule: Schedule) -> list[timing.Tick]:

@@ -26,6 +26,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
+from core import metrics
 from core.policies import Overlap, overlap_decide, overlap_keeps_order, overlap_run_limit
 from core.prepared import Prepared, instance_from_row
 
@@ -116,6 +117,7 @@ def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | Non
                                                        buffered=False, finished_at=now))
         log.info("run %s: overlap policy %s decided %s", run.id, run.overlap_policy, decision.value)
     if skipped:
+        metrics.overlap_skipped(run.trigger, run.overlap_policy)
         run_ended(run, now=now, failed=False)  # a skipped tick ends its run: the next one is planned
     return None
 

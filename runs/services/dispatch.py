@@ -18,7 +18,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
 
-from core import internals
+from core import internals, metrics
 from schedules.models import Agent, Schedule
 
 from .. import sql
@@ -207,6 +207,8 @@ def _insert_new(runs: list[Run]) -> list[Run | None]:
         pk = ids.pop(run.idempotency_key, None)
         if pk is not None:
             internals.mark_saved(run, pk, DEFAULT_DB_ALIAS)
+        metrics.run_inserted(run.trigger, run.state, run.skip_reason, inserted=pk is not None,
+                             lateness_ms=run.lateness_ms)
         saved.append(run if pk is not None else None)
     return saved
 

@@ -18,6 +18,7 @@ from django.db.models.functions import Now
 
 from alerts.models import AlertKind
 from alerts.services import alert_raise
+from core import metrics
 from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
@@ -94,6 +95,7 @@ def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str =
         fields.update(attempt=F("attempt") + 1, started_at=Now())
     if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
         return False
+    metrics.run_finished(run.trigger, state, category, skip_reason=skip_reason)
     run_ended(run, now=now, failed=failed)
     return True
 

@@ -22,6 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError
 
 from adapters import Adapter, AdapterError, AgentRequest, adapter_for
+from core import logcontext, metrics
 from core.inputs import render_template
 
 from ..models import ErrorCategory, Run, RunState, SkipReason
@@ -48,6 +49,11 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     run = run_load(run_id)
     if run is None or run.state != RunState.PENDING or (run.not_before and run.not_before > now):
         return None  # a duplicate delivery (another attempt owns or finished the run), or a retry not due
+    with logcontext.run_bound(run.id, schedule_id=run.schedule_id, trigger=run.trigger, chain_id=run.chain_id):
+        return _execute(run, owner=owner, now=now)
+
+
+def _execute(run: Run, *, owner: str, now: datetime) -> str | None:
     try:
         adapter, run_input = _prepare(run)
     except Unstartable as reason:
@@ -55,7 +61,10 @@ def run_execute(run_id: int, *, owner: str, now: datetime) -> str | None:
     claim = run_claim(run, owner=owner, now=now, intent=run_input)
     if claim is None:
         return None
-    return _attempt(claim, adapter, run_input, now=now)
+    started = time.monotonic()
+    state = _attempt(claim, adapter, run_input, now=now)
+    metrics.RUN_DURATION.labels(run.trigger, state or "rejected").observe(time.monotonic() - started)
+    return state
 
 
 def _prepare(run: Run) -> tuple[Adapter, str]:

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from adapters import adapter_for
+from core import metrics
 
 from .. import sql
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
@@ -146,6 +147,7 @@ def _reap(run: Run, *, now: datetime) -> int:
                   "fencing_token": F("fencing_token") + 1}
     if not Run.objects.fenced(run.id, run.fencing_token).update(**fields, **common):
         return 0
+    metrics.lease_reaped(run.trigger, fields["state"], ErrorCategory.CRASHED)
     if fields["state"] != RunState.PENDING:
         run_ended(run, now=now, failed=True)  # a crash that ends the run counts like any failure
     return 1
@@ -181,6 +183,7 @@ def _settle_unworkable(run: Run, error: Exception, *, now: datetime) -> None:
         return
     if not ended:
         return
+    metrics.run_finished(run.trigger, RunState.FAILED, ErrorCategory.CONFIG)
     try:
         with transaction.atomic():
             run_ended(run, now=now, failed=True)

@@ -10,6 +10,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
+from core import metrics
+
 from .. import sql
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunQuerySet, RunState
 from .claim import Claim, open_call
@@ -43,8 +45,10 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
         sql.SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
     if recorded is None:
+        metrics.FENCING_REJECTS.labels("success").inc()
         log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
         return None
+    metrics.run_finished(claim.run.trigger, str(recorded))
     run_ended(claim.run, now=None, failed=False)
     return str(recorded)
 
@@ -70,9 +74,11 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
         fields.update(state=RunState.DEAD if transient else RunState.FAILED, finished_at=Now())
     with transaction.atomic():
         if not fenced(claim).update(**fields):
+            metrics.FENCING_REJECTS.labels("failure").inc()
             log.warning("run %s: failure rejected, attempt token %s is stale", run.id, claim.token)
             return None
         _close_call(claim, CallState.FAILED, message)
+        metrics.attempt_failed(run.trigger, fields["state"], fields["error_category"])
     if not retry:
         run_ended(claim.run, now=now, failed=True)
     return fields["state"]
@@ -83,8 +89,10 @@ def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) 
     with transaction.atomic():
         if not fenced(claim).update(state=RunState.UNKNOWN, error_category=category, finished_at=Now(),
                                     error_message=storable(message[:2000]), lease_expires_at=None):
+            metrics.FENCING_REJECTS.labels("unknown").inc()
             return None
         _close_call(claim, CallState.FAILED, message)
+    metrics.run_finished(claim.run.trigger, RunState.UNKNOWN, category)
     run_ended(claim.run, now=now, failed=True)
     return RunState.UNKNOWN
 

@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from . import agents, events, hooks, runs, schedules
+from . import agents, events, hooks, runs, schedules, sources
 from .auth import ApiKeyAuth
 from .problems import CONTENT_TYPE, Problem
 
@@ -84,6 +84,7 @@ api.add_router("/agents", schedules.router)
 api.add_router("/runs", runs.router)
 api.add_router("/hooks", hooks.router)
 api.add_router("/events", events.router)
+api.add_router("/sources", sources.router)
 
 
 @api.exception_handler(Problem)

@@ -193,6 +193,13 @@ TICKWISE: dict[str, Any] = {
     "PYTHON_CALLABLES": env_list("TICKWISE_PYTHON_CALLABLES", ["adapters.examples"]),
     # The REST API at /api/v1/; false answers every /api/ route with a 404.
     "API_ENABLED": env_bool("TICKWISE_API_ENABLED", True),
+    # Completion webhooks (docs/events.md): the Standard Webhooks secret (whsec_…) they are
+    # signed with, each request's timeout, and the retries before a delivery is dead.
+    "WEBHOOK_SIGNING_SECRET": env_str("TICKWISE_WEBHOOK_SECRET", ""),
+    "OUTBOUND_TIMEOUT": env_int("TICKWISE_OUTBOUND_TIMEOUT", 10, minimum=1),
+    "OUTBOUND_MAX_ATTEMPTS": env_int("TICKWISE_OUTBOUND_MAX_ATTEMPTS", 12, minimum=1),
+    "OUTBOUND_BACKOFF": env_int("TICKWISE_OUTBOUND_BACKOFF", 5, minimum=1),
+    "OUTBOUND_BACKOFF_MAX": env_int("TICKWISE_OUTBOUND_BACKOFF_MAX", 7200, minimum=1),
     # Inbound events are kept this many days (at least 7: senders retry for days,
     # and a purged event could be accepted again as new). docs/events.md.
     "EVENT_RETENTION_DAYS": env_int("TICKWISE_EVENT_RETENTION_DAYS", 7, minimum=7),

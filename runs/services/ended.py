@@ -6,13 +6,16 @@ before the claim (an inactive agent, an input that cannot be rendered, an
 unknown adapter kind), the lease reaper and the housekeeping's fallback for a
 row it cannot settle. Each of those is a fenced compare-and-set, so exactly one
 writer wins it, and only the winner calls this hook: what follows a run's end
-(the failure streak, an after-completion schedule's next tick) happens once.
+(the failure streak, an after-completion schedule's next tick, the completion
+webhook's delivery row) happens once. Callers run the hook in the transaction of
+the transition, so a crash cannot commit the end without what follows it.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
@@ -23,16 +26,18 @@ from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import TIMELINE_TRIGGERS, Run, RunState
+from .outbound import outbound_on_run_end
 
 log = logging.getLogger("tickwise.outcome")
 
 
 def run_ended(run: Run, *, now: datetime | None, failed: bool) -> None:
-    """After a terminal transition: extend the failure streak (``failed``), plan the next tick.
+    """After a terminal transition: the completion webhook, the failure streak (``failed``), the next tick.
 
     A success resets the streak in its own statement (``sql.SUCCESS``); only a
     failure needs ``now`` (an auto-pause is stamped with it).
     """
+    outbound_on_run_end(run)
     if run.schedule_id is None:
         return
     if failed:
@@ -93,10 +98,11 @@ def run_end_unclaimed(run: Run, *, state: str, now: datetime, skip_reason: str =
     failed = state not in (RunState.SKIPPED, RunState.CANCELLED)  # a cancel on request is no failure
     if failed:
         fields.update(attempt=F("attempt") + 1, started_at=Now())
-    if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
-        return False
-    metrics.run_finished(run.trigger, state, category, skip_reason=skip_reason)
-    run_ended(run, now=now, failed=failed)
+    with transaction.atomic():
+        if not Run.objects.fenced(run.id, run.fencing_token, RunState.PENDING).update(**fields):
+            return False
+        metrics.run_finished(run.trigger, state, category, skip_reason=skip_reason)
+        run_ended(run, now=now, failed=failed)
     return True
 
 

@@ -41,15 +41,16 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
     params = {"state": state, "output": None if output is None else json.dumps(storable(output)),
               "id": claim.run.id, "token": claim.token}
-    with connection.cursor() as cursor:
+    # One transaction with what follows the end (the completion webhook's row): both or neither.
+    with transaction.atomic(), connection.cursor() as cursor:
         sql.SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
-    if recorded is None:
-        metrics.FENCING_REJECTS.labels("success").inc()
-        log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
-        return None
-    metrics.run_finished(claim.run.trigger, str(recorded))
-    run_ended(claim.run, now=None, failed=False)
+        if recorded is None:
+            metrics.FENCING_REJECTS.labels("success").inc()
+            log.warning("run %s: outcome rejected, attempt token %s is stale", claim.run.id, claim.token)
+            return None
+        metrics.run_finished(claim.run.trigger, str(recorded))
+        run_ended(claim.run, now=None, failed=False)
     return str(recorded)
 
 
@@ -79,8 +80,8 @@ def record_failure(claim: Claim, *, message: str, category: str, transient: bool
             return None
         _close_call(claim, CallState.FAILED, message)
         metrics.attempt_failed(run.trigger, fields["state"], fields["error_category"])
-    if not retry:
-        run_ended(claim.run, now=now, failed=True)
+        if not retry:
+            run_ended(claim.run, now=now, failed=True)
     return fields["state"]
 
 
@@ -92,8 +93,8 @@ def record_unknown(claim: Claim, *, message: str, category: str, now: datetime) 
             metrics.FENCING_REJECTS.labels("unknown").inc()
             return None
         _close_call(claim, CallState.FAILED, message)
-    metrics.run_finished(claim.run.trigger, RunState.UNKNOWN, category)
-    run_ended(claim.run, now=now, failed=True)
+        metrics.run_finished(claim.run.trigger, RunState.UNKNOWN, category)
+        run_ended(claim.run, now=now, failed=True)
     return RunState.UNKNOWN
 
 

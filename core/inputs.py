@@ -17,7 +17,9 @@ VARIABLES = frozenset({
 # reaction, and ``event.<field>`` over the event (``event.data.<path>`` into its payload).
 EVENT_VARIABLES = frozenset({"date", "day_of_week", "timestamp", "tick_at", "subscription"})
 EVENT_FIELDS = frozenset({"type", "id", "subject", "source", "occurred_at", "received_at", "chain_id", "depth",
-                          "data"})
+                          "data", "payload"})
+# The fields with inner paths: the event's data, and the whole body as delivered.
+EVENT_OBJECTS = frozenset({"data", "payload"})
 EVENT_PREFIX = "event."
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
@@ -39,7 +41,8 @@ def template_variables(template: str, *, event: bool = False) -> list[str]:
     unknown = sorted({name for name in names if not known(name)})
     if unknown:
         allowed = ", ".join(sorted(EVENT_VARIABLES) + ["event.<field>"] if event else sorted(VARIABLES))
-        fields = f" (event fields: {', '.join(sorted(EVENT_FIELDS))}, event.data.<path>)" if event else ""
+        fields = (f" (event fields: {', '.join(sorted(EVENT_FIELDS))}, event.data.<path>, event.payload.<path>)"
+                  if event else "")
         raise TemplateError(f"unknown template variable(s) {', '.join(unknown)}; allowed: {allowed}{fields}")
     return names
 
@@ -52,8 +55,8 @@ def _known_event_variable(name: str) -> bool:
     head, _, rest = name[len(EVENT_PREFIX):].partition(".")
     if head not in EVENT_FIELDS:
         return False
-    # Only the payload has inner paths; each segment must be non-empty.
-    return not rest or (head == "data" and all(rest.split(".")))
+    # Only the data and the payload have inner paths; each segment must be non-empty.
+    return not rest or (head in EVENT_OBJECTS and all(rest.split(".")))
 
 
 def render_template(template: str, values: Mapping[str, object]) -> str:

@@ -5,7 +5,13 @@ type under ``prefix.``) and by payload equalities on dotted paths over the
 event's view (``{"data.repo": "web"}``). Its session key and its input
 template read the same view, so one vocabulary names an event's parts
 everywhere: ``type``, ``id``, ``subject``, ``source``, ``occurred_at``,
-``received_at``, ``chain_id``, ``depth``, ``data`` (the payload).
+``received_at``, ``chain_id``, ``depth``, ``data`` and ``payload``.
+
+``payload`` is the body as delivered. ``data`` is what the event is about:
+for an envelope (a JSON object with ``type`` and ``data``, as first-party
+events and Standard Webhooks senders send) its ``data``; otherwise (GitHub,
+plain HMAC senders) the whole payload. So ``data.repo`` reads the same for
+``{"type": "push", "data": {"repo": "web"}}`` and for ``{"repo": "web"}``.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.inputs import EVENT_FIELDS, MISSING, dotted_get
+from core.inputs import EVENT_FIELDS, EVENT_OBJECTS, MISSING, dotted_get
 
 from .models import InboundEvent
 
@@ -40,8 +46,15 @@ def event_view(event: InboundEvent) -> dict[str, Any]:
         "source": event.source.slug if event.source_id is not None and event.source else "",
         "occurred_at": event.occurred_at.isoformat() if event.occurred_at else "",
         "received_at": event.received_at.isoformat(), "chain_id": event.chain_id, "depth": event.depth,
-        "data": event.payload,
+        "data": event_data(event.payload), "payload": event.payload,
     }
+
+
+def event_data(payload: object) -> object:
+    """An envelope's ``data``, or the payload itself."""
+    if isinstance(payload, dict) and "type" in payload and "data" in payload:
+        return payload["data"]
+    return payload
 
 
 def type_matches(pattern: str, event_type: str) -> bool:
@@ -93,8 +106,8 @@ def path_check(field: str, path: object) -> None:
     if head not in EVENT_FIELDS:
         raise SubscriptionInvalid(field, f"{path!r} does not start with an event field "
                                          f"({', '.join(sorted(EVENT_FIELDS))})")
-    if rest and head != "data":
-        raise SubscriptionInvalid(field, f"{path!r}: only data has inner paths")
+    if rest and head not in EVENT_OBJECTS:
+        raise SubscriptionInvalid(field, f"{path!r}: only data and payload have inner paths")
 
 
 def match_check(match: object) -> None:

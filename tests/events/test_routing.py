@@ -60,6 +60,10 @@ def test_exact_prefix_and_payload_matches_each_start_one_event_run(agent):
     assert json.loads(run.input)["data"] == {"repo": "api"}  # no template: the event itself
     assert event_route(store("github.push", {"repo": "web"}).id, now=NOW).outcome == RoutingOutcome.ROUTED
     assert len(runs_of(web_only)) == 1
+    # An envelope ({type, data}: first-party, Standard Webhooks) is matched on its data.
+    envelope = {"type": "github.push", "data": {"repo": "web"}}
+    assert event_route(store("github.push", envelope).id, now=NOW).outcome == RoutingOutcome.ROUTED
+    assert len(runs_of(web_only)) == 2
     # A prefix takes what is under it, not a type that merely starts with the same letters.
     assert event_route(store("githubx.push").id, now=NOW).outcome == RoutingOutcome.NO_MATCH
 

@@ -1,7 +1,7 @@
 """Agent adapters, one module each, looked up by the agent's ``adapter`` kind."""
 from __future__ import annotations
 
-from .base import Adapter, AdapterError, AgentRequest
+from .base import Adapter, AdapterError, AgentRequest, ConfigField
 from .echo import EchoAdapter
 from .http import HttpAdapter
 from .message import MessageAdapter
@@ -21,4 +21,4 @@ def adapter_for(kind: str) -> Adapter:
         raise AdapterError(f"no adapter for kind {kind!r}", transient=False, category="config") from None
 
 
-__all__ = ["Adapter", "AdapterError", "AgentRequest", "adapter_for"]
+__all__ = ["Adapter", "AdapterError", "AgentRequest", "ConfigField", "adapter_for"]

@@ -58,8 +58,35 @@ class AdapterError(Exception):
         self.reached = reached
 
 
+# The kinds of value a config key holds, for a form that asks for it: ``text``
+# (one line), ``textarea``, ``url``, ``env`` (the NAME of an environment
+# variable, never its value), ``number`` (seconds), ``choice``, ``object`` (JSON).
+CONFIG_TYPES = ("text", "textarea", "url", "env", "number", "choice", "object")
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One key an adapter's config takes, its type and help, for the admin's form.
+
+    A declaration only: ``validate_config`` stays the authority on what a
+    config may hold, and every entry point (admin, API, worker) calls it.
+    """
+
+    name: str
+    type: str
+    help: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in CONFIG_TYPES:
+            raise ValueError(f"config field {self.name}: type {self.type!r} is not one of {', '.join(CONFIG_TYPES)}")
+
+
 class Adapter:
     kind: str = ""
+    # The keys its config takes (see ``ConfigField``).
+    config_fields: tuple[ConfigField, ...] = ()
     # True when the agent deduplicates by idempotency key, so an attempt whose
     # outcome was lost may be retried with the same key.
     idempotent: bool = False

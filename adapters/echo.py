@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Adapter, AdapterError, AgentRequest
+from .base import Adapter, AdapterError, AgentRequest, ConfigField
 
 
 class EchoAdapter(Adapter):
     kind = "echo"
     idempotent = True
+    config_fields = (
+        ConfigField("sleep", "number", "Seconds to wait before answering (a cancel request ends the wait)."),
+        ConfigField("fail", "choice", "Raise instead of answering: transient (retried) or permanent.",
+                    choices=("transient", "permanent")),
+    )
 
     def call(self, request: AgentRequest) -> Any:
         request.cancel.wait(float(request.config.get("sleep", 0)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Adapter, AgentRequest, isoformat_z
-from .transport import post_json, request_headers, timeout_for, url_from, validate_http_config
+from .transport import HTTP_CONFIG_FIELDS, post_json, request_headers, timeout_for, url_from, validate_http_config
 
 
 class HttpAdapter(Adapter):
@@ -28,6 +28,7 @@ class HttpAdapter(Adapter):
     # The key travels with every attempt, so an agent server that deduplicates
     # by it makes a retry after a lost outcome safe.
     idempotent = True
+    config_fields = HTTP_CONFIG_FIELDS
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

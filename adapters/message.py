@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .base import Adapter, AgentRequest, config_error
-from .transport import post_json, request_headers, timeout_for, url_from, validate_http_config
+from .base import Adapter, AgentRequest, ConfigField, config_error
+from .transport import HTTP_CONFIG_FIELDS, post_json, request_headers, timeout_for, url_from, validate_http_config
 
 log = logging.getLogger("tickwise.message")
 
@@ -28,6 +28,12 @@ class MessageAdapter(Adapter):
     kind = "message"
     # Webhook receivers rarely deduplicate, so a lost outcome is not retried.
     idempotent = False
+    config_fields = (
+        ConfigField("channel", "text", "A label recorded with the output (default log)."),
+        ConfigField("url", "url", "A webhook the text is POSTed to as {\"text\": …} (Slack-style); "
+                                  "without one the text is logged."),
+        *(field for field in HTTP_CONFIG_FIELDS if field.name != "url"),
+    )
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

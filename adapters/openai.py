@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Adapter, AdapterError, AgentRequest, config_error
+from .base import Adapter, AdapterError, AgentRequest, ConfigField, config_error
 from .transport import (
     check_env_name,
     check_headers,
@@ -46,6 +46,19 @@ class OpenAIAdapter(Adapter):
     # The key is sent as an Idempotency-Key header, but the chat-completions
     # API does not promise to deduplicate by it: a lost outcome is not retried.
     idempotent = False
+    config_fields = (
+        ConfigField("model", "text", "The model name, e.g. gpt-4o-mini.", required=True),
+        ConfigField("base_url", "url", f"An OpenAI-compatible API (vLLM, Ollama, LiteLLM…); default "
+                                       f"{DEFAULT_BASE_URL}."),
+        ConfigField("api_key_env", "env", f"Name of the environment variable holding the API key; default "
+                                          f"{DEFAULT_API_KEY_ENV}. The key is never stored."),
+        ConfigField("system", "textarea", "An optional system prompt."),
+        ConfigField("params", "object", 'Extra request fields as a JSON object ({"temperature": 0.2}); not '
+                                        "model or messages."),
+        ConfigField("headers", "object", "Extra request headers as a JSON object; Authorization is refused."),
+        ConfigField("timeout", "number", "Seconds to wait for the answer; the run's own timeout wins when "
+                                         "shorter."),
+    )
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

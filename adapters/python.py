@@ -40,7 +40,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded, Terminated
 from django.conf import settings
 
-from .base import Adapter, AdapterError, AgentRequest, config_error, ensure_json, request_context
+from .base import Adapter, AdapterError, AgentRequest, ConfigField, config_error, ensure_json, request_context
 
 log = logging.getLogger("tickwise.adapters.python")
 
@@ -49,6 +49,10 @@ class PythonAdapter(Adapter):
     kind = "python"
     # Nothing is known about what the function does with the key.
     idempotent = False
+    config_fields = (
+        ConfigField("callable", "text", "package.module:function, called with the run's context; only modules "
+                                        "listed in TICKWISE_PYTHON_CALLABLES.", required=True),
+    )
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

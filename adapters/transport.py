@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .base import AdapterError, AgentRequest, config_error
+from .base import AdapterError, AgentRequest, ConfigField, config_error
 from .client import CONNECT_SECONDS, POOL_SECONDS, http_client, request_timeout
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -329,6 +329,18 @@ def request_headers(config: dict[str, Any], idempotency_key: str,
     if workspace_id is not None:
         headers[WORKSPACE_HEADER] = str(workspace_id)
     return headers
+
+
+HTTP_CONFIG_FIELDS = (
+    ConfigField("url", "url", "The endpoint runs are POSTed to (http:// or https://)."),
+    ConfigField("url_env", "env", "Instead of url: the name of an environment variable holding the URL, "
+                                  "for a URL that is itself a secret."),
+    ConfigField("token_env", "env", "Name of an environment variable holding a bearer token, sent as "
+                                    "Authorization: Bearer …; the token never enters the database."),
+    ConfigField("headers", "object", 'Extra request headers as a JSON object ({"X-Team": "ops"}); no secrets, '
+                                     "Authorization is refused."),
+    ConfigField("timeout", "number", "Seconds to wait for the answer; the run's own timeout wins when shorter."),
+)
 
 
 def validate_http_config(config: dict[str, Any], *, url_required: bool) -> None:

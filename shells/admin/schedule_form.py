@@ -22,8 +22,10 @@ from django.db import transaction
 from django.forms.fields import BaseTemporalField
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
-from core import timing
+from core import inputs, timing
 from core.timing.wallclock import resolve_wall_clock
 from schedules import services
 from schedules.models import Schedule
@@ -32,6 +34,62 @@ WALL_CLOCK_FIELDS = ("run_at", "start_at", "end_at")
 LABELS = {"run_at": "Run at", "start_at": "Start at", "end_at": "End at"}
 READ_WITH = ("timezone", "dst_gap", "dst_fold")  # what a wall-clock time is read through
 SHOWN = "%Y-%m-%d %H:%M:%S"
+
+# Help on every field a person sets, policies first: what it does, and its default.
+HELP = {
+    "kind": "Cron (calendar times in the schedule's zone), Interval (every N seconds) or One-shot (once).",
+    "cron": "Five fields (minute hour day-of-month month day-of-week) or a macro (@daily), matched on the "
+            "wall clock of the Timezone below. The words under the list say how it reads.",
+    "interval_seconds": "Seconds between ticks, 1 to 366 days.",
+    "interval_mode": "Fixed rate from the anchor (Start at, else when the schedule was created), or the next "
+                     "tick an interval after the previous run ends.",
+    "timezone": "IANA zone the cron and the times on this form are read in (type to search: 'New_York').",
+    "dst_gap": "A time the clocks skip in spring: skip it (recorded as skipped: dst_gap) or run at the first "
+               "valid instant after the gap.",
+    "dst_fold": "A time the clocks repeat in autumn: run at the first, the last, or both occurrences "
+                "(an expression firing every hour always runs both).",
+    "max_runs": "Stop after this many runs (empty: no limit).",
+    "jitter_seconds": "Up to this many seconds added to each tick, the same on every node; below the gap "
+                      "between ticks.",
+    "missed_policy": "Ticks older than the grace period when the beat reaches them (after downtime): skip "
+                     "them (recorded), coalesce into one run, or replay each in order.",
+    "missed_grace_seconds": "How late a tick may still run as scheduled before it counts as missed.",
+    "replay_cap": "With replay: the most missed ticks run after one outage; the rest are recorded skipped.",
+    "overlap_policy": "A tick that arrives while a run of the same scope is active: skip it (recorded), "
+                      "buffer one or all, allow up to Max concurrent, or cancel the previous run.",
+    "max_concurrent": "With allow: how many runs of the scope may be active at once.",
+    "concurrency_scope": "What 'a run is active' counts over: this schedule, its agent, or its session.",
+    "failure_limit": "Auto-pause after this many consecutive failures, with an alert (0 = never).",
+    "timeout_seconds": "A run that has not answered after this many seconds fails with category timeout.",
+    "max_attempts": "Attempts per run, the first included, for errors the adapter marks as transient; "
+                    "then the run is dead (dead-letter queue, replayable).",
+    "retry_backoff_seconds": "Wait before the first retry; doubled each attempt, with jitter.",
+    "retry_backoff_max_seconds": "The longest wait between two attempts.",
+    "session_mode": "A new agent session per run, or one persistent session reused by every run.",
+    "completion_url": "Post each run's outcome here, signed (Standard Webhooks); the agent's URL otherwise.",
+    "name": "A slug, unique among this agent's live schedules.",
+}
+
+
+def template_help() -> SafeString:
+    names = format_html_join(", ", "<code>{{{{{}}}}}</code>", ((name,) for name in sorted(inputs.VARIABLES)))
+    return format_html("The input sent to the agent at each tick. Variables: {}. Calendar values (date, "
+                       "day_of_week) are the tick's day in the schedule's zone; plain substitution, an "
+                       "unknown name is refused on save.", names)
+
+
+class ZoneInput(forms.TextInput):
+    """A text box that searches the allowed zones as you type (an HTML datalist over the validators' list)."""
+
+    LIST_ID = "tw-timezones"
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"list": self.LIST_ID, "size": 32, "autocomplete": "off"})
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        options = format_html_join("", '<option value="{}">', ((zone,) for zone in sorted(timing.ALLOWED_TIMEZONES)))
+        box = super().render(name, value, attrs, renderer)
+        return format_html('{}<datalist id="{}">{}</datalist>', box, self.LIST_ID, options)
 
 
 class WallClockField(forms.DateTimeField):
@@ -78,6 +136,16 @@ class ScheduleForm(forms.ModelForm):
             self.fields[name].help_text = _help(name, stored, zone)
         if self.instance.pk is not None:
             self.initial["loaded_version"] = self.instance.version
+        self._explain()
+
+    def _explain(self) -> None:
+        for name, text in HELP.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
+        if "input_template" in self.fields:
+            self.fields["input_template"].help_text = template_help()
+        if "timezone" in self.fields:
+            self.fields["timezone"].widget = ZoneInput()
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -224,3 +224,20 @@ def delivery_verify(source: WebhookSource, *, body: bytes, headers: Mapping[str,
     # With no active secret every delivery is refused (the same 401 as a forgery:
     # a sender must not learn that a source's secrets lapsed).
     return verifier(source, secrets, body, _lower(headers), now)
+
+
+def delivery_sign(source: WebhookSource, secret: Secret, body: bytes, *, now: datetime,
+                  delivery_id: str, github_event: str = "ping") -> dict[str, str]:
+    """The headers a sender of this source's kind would send with ``body`` (the admin's test event)."""
+    if source.kind == SourceKind.STANDARD:
+        signature = Webhook(secret.value).sign(msg_id=delivery_id, timestamp=now, data=body.decode())
+        return {"webhook-id": delivery_id, "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signature, "content-type": "application/json"}
+    digest = _hex_hmac(secret.value, body).decode()
+    if source.kind == SourceKind.GITHUB:
+        return {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": delivery_id,
+                "X-GitHub-Event": github_event, "content-type": "application/json"}
+    headers = {source.signature_header or "X-Signature": f"sha256={digest}", "content-type": "application/json"}
+    if source.id_header:
+        headers[source.id_header] = delivery_id
+    return headers

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 
 from events.models import InboundEvent, SourceKind, WebhookSource
@@ -91,6 +92,10 @@ def body_of(**fields: Any) -> bytes:
 def source(slug: str = "stdhook", **fields: Any) -> WebhookSource:
     values: dict[str, Any] = {"kind": SourceKind.STANDARD, "secrets": [{"env": "HOOK_TEST_NEW", "retire_at": None}]}
     return WebhookSource.objects.create(slug=slug, **{**values, **fields})
+
+
+def override_tickwise(**values: Any) -> Any:
+    return override_settings(TICKWISE={**settings.TICKWISE, **values})
 
 
 def rows(slug: str) -> int:
@@ -347,3 +352,31 @@ def test_first_party_events_with_an_api_key(client, make_caller):
     assert detail["payload"]["data"] == {"ok": True} and detail["routes"] == [] and detail["outcome"] == "pending"
     outsider = make_caller(Role.ADMIN, workspace="other")
     assert_problem(client.get(f"/events/{first.json()['id']}", headers=outsider.headers), 404, "not-found")
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_secret_names_only_and_sends_a_signed_test_event(client, hooks_url, admin_client,
+                                                                          monkeypatch):
+    src = source(secrets=[{"env": "HOOK_TEST_NEW", "retire_at": None},
+                          {"env": "HOOK_TEST_UNSET", "retire_at": None}])
+    monkeypatch.setenv("HOOK_TEST_NEW", SECRETS["HOOK_TEST_NEW"])
+    page = admin_client.get(f"/admin/events/webhooksource/{src.pk}/change/").content.decode()
+    assert "HOOK_TEST_NEW" in page and "HOOK_TEST_UNSET" in page and "NOT SET" in page
+    assert KEY_NEW not in page
+
+    server = hooks_url.removesuffix("/api/v1")
+    with override_tickwise(PUBLIC_URL=server):
+        answer = admin_client.post("/admin/events/webhooksource/", {
+            "action": "send_test_event", "_selected_action": [src.pk]}, follow=True)
+    assert "answered 202" in answer.content.decode(), answer.content.decode()[-2000:]
+    with override_tickwise(PUBLIC_URL=""):
+        direct = admin_client.post("/admin/events/webhooksource/", {
+            "action": "send_test_event", "_selected_action": [src.pk]}, follow=True)
+    assert "without HTTP" in direct.content.decode()
+    events = list(InboundEvent.objects.filter(type="tickwise.test"))
+    assert len(events) == 2 and {e.secret_env for e in events} == {"HOOK_TEST_NEW"}
+
+    shown = admin_client.get(f"/admin/events/inboundevent/{events[0].pk}/change/").content.decode()
+    assert "tickwise.test" in shown and "sent_by" in shown

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .embedded import ensure_servers, servers_status, stop_servers
+from .embedded.state import state_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -48,7 +49,23 @@ def web_command(bind: str, *, dev_server: bool = False) -> list[str]:
         return [PYTHON, "manage.py", "runserver", bind, "--noreload"]
     workers = os.environ.get("TICKWISE_WEB_WORKERS", "2")
     return [PYTHON, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind", bind, "--workers", workers,
-            "--access-logfile", "-", "--graceful-timeout", "10"]
+            "--access-logfile", "-", "--graceful-timeout", "10",
+            "--config", "python:scheduler_project.gunicorn_conf"]
+
+
+def metrics_env(env: dict[str, str], *, wipe: bool) -> Path:
+    """Point every process at one ``PROMETHEUS_MULTIPROC_DIR`` (set, or ``metrics/`` in the state folder).
+
+    prometheus-client reads it at import, so it is set in the environment
+    before a process starts; ``wipe`` deletes the counts of a previous stack.
+    """
+    path = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or state_dir() / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    if wipe:
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def beat_command() -> list[str]:
@@ -66,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signum, _interrupt)  # explicit: a background shell job ignores SIGINT
     env, started = _servers_env()
     env.setdefault("DEBUG", "true")  # the local stack serves the admin's static files
+    metrics_env(env, wipe=True)  # counters start from zero with the stack
     children: list[Child] = []
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
@@ -225,6 +243,7 @@ def cmd_servers(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     """Replace this process with one stack process (docker-compose services use this)."""
     env, _ = _servers_env()
+    metrics_env(env, wipe=False)  # the other processes of this node count into the same files
     if args.command == "web":
         if args.migrate:
             _manage(env, "migrate", "--noinput")

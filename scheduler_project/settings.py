@@ -25,6 +25,7 @@ from .env import (
     env_str,
     parse_database_url,
 )
+from .logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -126,16 +127,9 @@ STATIC_URL = "static/"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "tickwise": {"handlers": ["console"], "level": env_str("TICKWISE_LOG_LEVEL", "INFO"),
-                     "propagate": False},
-    },
-}
+LOG_FORMAT = env_choice("TICKWISE_LOG_FORMAT", "plain", ("plain", "json"))
+# Plain text by default; json: one object per line, with the run's context (scheduler_project/logs.py).
+LOGGING = logging_config(LOG_FORMAT, level=env_str("TICKWISE_LOG_LEVEL", "INFO"))
 
 # --- Celery (namespace CELERY_) -------------------------------------------
 CELERY_BROKER_URL = check_redis_url("REDIS_URL", REDIS_URL)
@@ -223,5 +217,7 @@ TICKWISE.update({
     # than STALL_FACTOR times its interval raises housekeeping_stalled.
     "WATCHDOG_EVERY": env_int("TICKWISE_WATCHDOG_EVERY", 60, minimum=1),
     "HOUSEKEEPING_STALL_FACTOR": env_int("TICKWISE_HOUSEKEEPING_STALL_FACTOR", 4, minimum=2),
+    # /metrics answers only a request with "Authorization: Bearer <this>"; unset, it answers 403.
+    "METRICS_TOKEN": env_str("TICKWISE_METRICS_TOKEN", ""),
 })
 check_alert_webhook(TICKWISE)

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 
 from shells.api import api
 from shells.api.problems import Problem
+from shells.metrics import metrics_view
 
 
 @csrf_exempt  # every method gets the same 404 problem, a write without a CSRF cookie too
@@ -19,5 +20,6 @@ def api_disabled(request: HttpRequest, rest: str = "") -> HttpResponse:
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view),
     path("api/v1/", api.urls) if settings.TICKWISE["API_ENABLED"] else re_path(r"^api/(?P<rest>.*)$", api_disabled),
 ]

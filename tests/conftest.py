@@ -38,10 +38,13 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def process_env(transactional_db) -> dict[str, str]:
+def process_env(transactional_db, tmp_path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=_database_url(), REDIS_URL=settings.CELERY_BROKER_URL,
                TICKWISE_BEAT_MAX_SLEEP="1", PYTHONUNBUFFERED="1")
+    # Each test's processes count their metrics (core.metrics) into a directory of its own.
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
     return env
 
 

@@ -20,6 +20,9 @@ class RunState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     UNKNOWN = "unknown", "Unknown outcome"
     SKIPPED = "skipped", "Skipped"
+    # The attempt ended parked on a waitpoint: the worker is free, and the
+    # waitpoint's completion (or timeout) starts a resume run in the same session.
+    WAITING = "waiting", "Waiting (parked on a waitpoint)"
 
 
 # States a run does not leave by itself (a replay moves dead, unknown and failed runs back).
@@ -194,3 +197,4 @@ class AgentCall(models.Model):
 
     def __str__(self) -> str:
         return f"call {self.run_id}#{self.attempt} ({self.state})"
+

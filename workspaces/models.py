@@ -98,6 +98,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["object_type", "object_id", "-at"], name="audit_object_idx")]
         constraints = [models.CheckConstraint(condition=~Q(source=""), name="audit_has_source")]
 

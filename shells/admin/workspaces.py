@@ -71,11 +71,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["at", "source", "user", "action", "object_type", "object_repr", "version_before",
+    list_display = ["at_shown", "source", "user", "action", "object_type", "object_repr", "version_before",
                     "version_after"]
     list_filter = ["source", "action", "object_type", "workspace"]
     search_fields = ["object_repr", "detail", "user__username"]
     date_hierarchy = "at"
+    fields = ["at_shown", "workspace", "user", "api_key", "source", "object_type", "object_id", "object_repr",
+              "action", "version_before", "version_after", "changes", "detail"]
+    readonly_fields = ["at_shown"]
+
+    @admin.display(description="at", ordering="at")
+    def at_shown(self, entry: AuditEntry) -> str:
+        return f"{entry.at:%Y-%m-%d %H:%M:%S} UTC"  # stored and shown in UTC, to the second
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -124,15 +124,16 @@ AUTO_PAUSED = "auto-paused"
 def schedule_overview(*, now: datetime, workspaces: QuerySet[Any] | None = None) -> RegistryOverview:
     """Counts over live schedules in one aggregate query."""
     active = Q(paused=False, finished_at__isnull=True)
+    # Aliases prefixed: an aggregate may not take the name of a field (``paused``).
     figures = _in(Schedule.objects.live(), workspaces).aggregate(
-        live=Count("id"),
-        due_next_hour=Count("id", filter=active & Q(next_fire_at__gte=now, next_fire_at__lt=now + HOUR)),
-        overdue=Count("id", filter=active & Q(next_fire_at__lt=now)),
-        paused=Count("id", filter=Q(paused=True)),
-        auto_paused=Count("id", filter=Q(paused=True, paused_reason__startswith=AUTO_PAUSED)),
-        failing=Count("id", filter=active & Q(consecutive_failures__gt=0)),
+        n_live=Count("id"),
+        n_due_next_hour=Count("id", filter=active & Q(next_fire_at__gte=now, next_fire_at__lt=now + HOUR)),
+        n_overdue=Count("id", filter=active & Q(next_fire_at__lt=now)),
+        n_paused=Count("id", filter=Q(paused=True)),
+        n_auto_paused=Count("id", filter=Q(paused=True, paused_reason__startswith=AUTO_PAUSED)),
+        n_failing=Count("id", filter=active & Q(consecutive_failures__gt=0)),
     )
-    return RegistryOverview(**figures)
+    return RegistryOverview(**{name.removeprefix("n_"): count for name, count in figures.items()})
 
 
 def schedules_due_soon(*, now: datetime, workspaces: QuerySet[Any] | None = None,

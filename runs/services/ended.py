@@ -13,6 +13,7 @@ the transition, so a crash cannot commit the end without what follows it.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from django.db import transaction
@@ -26,9 +27,20 @@ from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import TIMELINE_TRIGGERS, Run, RunState
-from .outbound import outbound_on_run_end
+from .outbound import destination, outbound_on_run_end
 
 log = logging.getLogger("tickwise.outcome")
+
+
+def ending(run: Run) -> AbstractContextManager[object]:
+    """The transaction a terminal transition and ``run_ended`` share, when the end must write more.
+
+    A run with a completion webhook gets its delivery row in the same commit
+    as its end (both or neither). Without one, a success stays a single
+    statement on the worker's hot path: what follows it is idempotent
+    (a streak reset, a next tick the beat would plan anyway).
+    """
+    return transaction.atomic() if destination(run) else nullcontext()
 
 
 def run_ended(run: Run, *, now: datetime | None, failed: bool) -> None:

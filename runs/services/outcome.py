@@ -15,7 +15,7 @@ from core import metrics
 from .. import sql
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunQuerySet, RunState
 from .claim import Claim, open_call
-from .ended import run_ended
+from .ended import ending, run_ended
 
 log = logging.getLogger("tickwise.outcome")
 
@@ -41,8 +41,7 @@ def record_success(claim: Claim, output: Any, *, cancelled: bool) -> str | None:
     state = RunState.CANCELLED if cancelled else RunState.SUCCEEDED
     params = {"state": state, "output": None if output is None else json.dumps(storable(output)),
               "id": claim.run.id, "token": claim.token}
-    # One transaction with what follows the end (the completion webhook's row): both or neither.
-    with transaction.atomic(), connection.cursor() as cursor:
+    with ending(claim.run), connection.cursor() as cursor:
         sql.SUCCESS.execute(cursor, params)
         (recorded,) = cursor.fetchone()
         if recorded is None:

@@ -39,6 +39,11 @@ def _audited(subscription: Subscription) -> dict[str, object]:
 def subscription_validate(subscription: Subscription) -> None:
     """Every check a save makes (``full_clean`` and the routing rules); ``ValidationError`` by field."""
     subscription.full_clean()
+    subscription_check_routing(subscription)
+
+
+def subscription_check_routing(subscription: Subscription) -> None:
+    """The routing rules alone (a form runs them beside its own field checks); ``ValidationError`` by field."""
     try:
         _check_routing(subscription)
     except SubscriptionInvalid as error:

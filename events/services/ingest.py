@@ -28,6 +28,7 @@ from runs.models import Run
 from schedules.models import Agent
 
 from .. import fastpath
+from ..matching import event_data
 from ..models import InboundEvent
 from ..publish import event_route_publish_on_commit
 from ..sql import event_insert_once
@@ -103,6 +104,16 @@ def payload_canonical(payload: Any) -> bytes:
         raise EventMalformed("body", "contains a lone surrogate (\\ud800-\\udfff), which is not text") from None
 
 
+def payload_digest(payload: Any) -> str:
+    """What the debounce compares: the SHA-256 of the event's data (an envelope's ``data``, else the body).
+
+    Not of the whole body: an envelope also carries its id and timestamp, which
+    differ between two deliveries of the same content.
+    """
+    payload_canonical(payload)  # the whole body must be storable, not only its data
+    return hashlib.sha256(payload_canonical(event_data(payload))).hexdigest()
+
+
 def headers_kept(headers: Mapping[str, str], *, id_header: str = "") -> dict[str, str]:
     allowed = {*ALLOWED_HEADERS, id_header.lower()} - {""}
     return {name.lower(): value[:500] for name, value in headers.items() if name.lower() in allowed}
@@ -141,7 +152,7 @@ def _values(draft: EventDraft, causation: EventCausation, *, now: datetime) -> d
     return {
         "workspace_id": draft.workspace_id, "source_id": draft.source_id, "event_id": draft.event_id,
         "type": draft.type, "subject": draft.subject[:200], "occurred_at": draft.occurred_at, "received_at": now,
-        "payload": draft.payload, "payload_hash": hashlib.sha256(payload_canonical(draft.payload)).hexdigest(),
+        "payload": draft.payload, "payload_hash": payload_digest(draft.payload),
         "headers": headers_kept(draft.headers, id_header=draft.id_header), "secret_env": draft.secret_env,
         "posted_by_id": draft.posted_by_id, "chain_id": causation.chain_id, "depth": causation.depth,
         "actor_id": causation.actor_id, "parent_run_id": causation.parent_run_id, "outcome": "pending",

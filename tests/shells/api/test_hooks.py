@@ -346,6 +346,13 @@ def test_first_party_events_with_an_api_key(client, make_caller):
                               422, "validation-error")
     assert bad_type["errors"][0]["field"] == "type"
 
+    # The debounce compares content: the same data under another id and time hashes alike.
+    twin = client.post("/events", json={**body, "id": "dep-2", "occurred_at": "2026-12-01T08:01:00Z"},
+                       headers=operator.headers).json()["id"]
+    hashes = {e.payload_hash for e in InboundEvent.objects.filter(pk__in=[first.json()["id"], twin])}
+    assert len(hashes) == 1
+    InboundEvent.objects.filter(pk=twin).delete()
+
     listed = client.get("/events", headers=viewer.headers).json()["items"]
     assert [e["event_id"] for e in listed] == ["k-1", "dep-1"]
     detail = client.get(f"/events/{first.json()['id']}", headers=viewer.headers).json()

@@ -28,6 +28,7 @@ from events.models import BreakerState, InboundEvent, Route, RoutingOutcome, Ses
 from events.services import breaker
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
+from workspaces.audit import Actor, audit_record
 
 log = logging.getLogger("tickwise.events.routing")
 
@@ -273,3 +274,14 @@ def event_route_or_fail(event_id: int, *, now: datetime) -> Routed | None:
         InboundEvent.objects.filter(id=event_id).update(
             outcome=RoutingOutcome.FAILED, routed_at=now, routing_error=f"{type(error).__name__}: {error}"[:4000])
         return None
+
+
+def event_replay(event_id: int, *, now: datetime, actor: Actor) -> Routed | None:
+    """Route a stored event again: new runs only where its (subscription, event) pair is new; audited."""
+    routed = event_route(event_id, now=now)
+    if routed is not None:
+        event = InboundEvent.objects.get(id=event_id)
+        audit_record(actor, obj=event, action="replay", now=now, workspace_id=event.workspace_id,
+                     detail=f"{len(routed.runs)} new run(s), {len(routed.already)} already routed, "
+                            f"{len(routed.errors)} error(s): {routed.outcome}")
+    return routed

@@ -8,9 +8,15 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+# Runs one tool call for the agent (``name``, JSON arguments) and returns the
+# text the model reads back: a result or a refusal it can act on. Supplied by
+# the execute path; the adapters never import the tools themselves.
+ToolExecutor = Callable[[str, dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,14 @@ class AgentRequest:
     # Set when a newer run asked this one to stop (overlap policy cancel_previous);
     # adapters that can stop early check it, the rest finish and are recorded cancelled.
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    # The agent's way back to Tickwise (docs/autonomy.md): this attempt's run
+    # token, the base URL of the run's tools API, and for adapters that call
+    # tools themselves (openai), the tools as JSON Schema function definitions
+    # and an executor for their calls.
+    run_token: str = field(default="", repr=False)
+    tools_url: str = ""
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_executor: ToolExecutor | None = field(default=None, compare=False, repr=False)
 
 
 class AdapterError(Exception):
@@ -123,7 +137,7 @@ def request_context(request: AgentRequest) -> dict[str, Any]:
         "input": request.input, "session_id": request.session_id, "tick_at": isoformat_z(request.tick_at),
         "trigger": request.trigger, "idempotency_key": request.idempotency_key, "attempt": request.attempt,
         "timeout_seconds": request.timeout_seconds, "extra": copy.deepcopy(request.extra),
-        "workspace_id": request.workspace_id,
+        "workspace_id": request.workspace_id, "run_token": request.run_token, "tools_url": request.tools_url,
     }
 
 

@@ -12,8 +12,10 @@ Config:
 
 The request body is ``{"run_id", "input", "session_id", "tick_at", "trigger",
 "attempt", "idempotency_key"}`` and the key is also sent as the
-``Idempotency-Key`` header. A JSON reply is the run's output; any other 2xx
-body becomes ``{"text": body}``. Errors map as tabled in ``docs/adapters.md``.
+``Idempotency-Key`` header. The run token travels as ``Tickwise-Run-Token``
+and the run's tools API as ``Tickwise-Tools-Url`` (docs/autonomy.md). A JSON
+reply is the run's output; any other 2xx body becomes ``{"text": body}``. Errors map as
+tabled in ``docs/adapters.md``.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from typing import Any
 
 from .base import Adapter, AgentRequest, isoformat_z
 from .transport import HTTP_CONFIG_FIELDS, post_json, request_headers, timeout_for, url_from, validate_http_config
+
+RUN_TOKEN_HEADER = "Tickwise-Run-Token"
+TOOLS_URL_HEADER = "Tickwise-Tools-Url"
 
 
 class HttpAdapter(Adapter):
@@ -36,10 +41,21 @@ class HttpAdapter(Adapter):
 
     def call(self, request: AgentRequest) -> Any:
         self.validate_config(request.config)
-        reply = post_json(url_from(request.config) or "", run_payload(request),
-                          headers=request_headers(request.config, request.idempotency_key, request.workspace_id),
+        headers = request_headers(request.config, request.idempotency_key, request.workspace_id)
+        headers.update(tool_headers(request))
+        reply = post_json(url_from(request.config) or "", run_payload(request), headers=headers,
                           timeout=timeout_for(request))
         return reply.output()
+
+
+def tool_headers(request: AgentRequest) -> dict[str, str]:
+    """The run token and where the run's tools answer (``/api/v1/runs/{run}/tools/…``)."""
+    headers = {}
+    if request.run_token:
+        headers[RUN_TOKEN_HEADER] = request.run_token
+    if request.tools_url:
+        headers[TOOLS_URL_HEADER] = request.tools_url
+    return headers
 
 
 def run_payload(request: AgentRequest) -> dict[str, Any]:

@@ -134,6 +134,10 @@ class Run(models.Model):
                               related_name="+", help_text="The agent whose run emitted the event behind this run.")
     completion_url = models.URLField(max_length=500, blank=True,
                                      help_text="Where the run's outcome is posted when it ends (signed).")
+    # ``message``: the input is delivered as it is, with no LLM call (a reminder an
+    # agent scheduled for a person); ``task``: the agent runs it.
+    payload_type = models.CharField(max_length=10, default="task", help_text="task: the agent runs the input; "
+                                    "message: the input is delivered as it is, with no agent call.")
     output = models.JSONField(null=True, blank=True)
     error_category = models.CharField(max_length=20, choices=ErrorCategory.choices, blank=True)
     error_message = models.TextField(blank=True)
@@ -198,3 +202,21 @@ class AgentCall(models.Model):
     def __str__(self) -> str:
         return f"call {self.run_id}#{self.attempt} ({self.state})"
 
+
+class RunToken(models.Model):
+    """The credential one call to the agent carries, so the agent can reach Tickwise's tools.
+
+    Only the SHA-256 of the token is stored. It is scoped to its run (and
+    through it to the run's workspace, agent and session), expires with the
+    attempt's lease, and stops working once the run has ended plus a grace
+    period for a reply in flight (``runs.services.tokens``).
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tokens")
+    attempt = models.PositiveIntegerField()
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"token of run {self.run_id}#{self.attempt}"

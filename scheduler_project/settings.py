@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "schedules",
     "runs",
     "events",
+    "waitpoints",
     "shells",
 ]
 
@@ -202,6 +203,14 @@ TICKWISE: dict[str, Any] = {
     # Where this server answers, for the admin's "Send test event"; empty: call the service directly.
     "PUBLIC_URL": env_str("TICKWISE_PUBLIC_URL", ""),
 }
+
+# --- Autonomy: run tokens, the agent's tools (docs/autonomy.md) -------------
+TICKWISE.update({
+    # A run's token keeps working this many seconds after the run ended, for a tool call in flight.
+    "RUN_TOKEN_GRACE": env_int("TICKWISE_RUN_TOKEN_GRACE", 60, minimum=0),
+    # Tool rounds the openai adapter takes in one run before it stops offering tools.
+    "TOOL_ROUNDS": env_int("TICKWISE_TOOL_ROUNDS", 8, minimum=1),
+})
 
 # --- Alerts, metrics and logs (docs/operations.md) ---------------------------
 TICKWISE.update({

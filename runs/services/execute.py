@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from adapters import Adapter, AdapterError, AgentRequest, adapter_for
 from core import logcontext, metrics
@@ -30,6 +31,8 @@ from . import outcome
 from .claim import Claim, lease_for, run_claim, run_load
 from .ended import one_line, run_end_unclaimed
 from .heartbeat import Heartbeat
+from .hooks import run_hooks
+from .tokens import run_token_mint
 
 log = logging.getLogger("tickwise.execute")
 
@@ -104,16 +107,35 @@ def _end_unstarted(run: Run, reason: Unstartable, *, now: datetime) -> str | Non
 def _attempt(claim: Claim, adapter: Adapter, run_input: str, *, now: datetime) -> str | None:
     watch_cancel = claim.run.overlap_policy == "cancel_previous"
     started = time.monotonic()
+    token = run_token_mint(claim.run, now=now)
     with Heartbeat(claim.run.id, claim.token, lease_for(claim.run), watch_cancel=watch_cancel) as heartbeat:
         try:
-            output = adapter.call(_request(claim.run, run_input, heartbeat))
+            output = adapter.call(_request(claim.run, run_input, heartbeat, token=token))
         except AdapterError as error:
             return _failed(claim, adapter, error, now=_after(now, started))
         except SoftTimeLimitExceeded:
             return _timed_out(claim, now=_after(now, started))
         except Exception as error:
             return _unexpected(claim, adapter, error, now=_after(now, started))
-    return outcome.record_success(claim, output, cancelled=heartbeat.cancelled.is_set())
+    return _succeeded(claim, output, cancelled=heartbeat.cancelled.is_set(), now=_after(now, started))
+
+
+def _succeeded(claim: Claim, output: object, *, cancelled: bool, now: datetime) -> str | None:
+    """Record the answer; what it asks of Tickwise (``{"tickwise": …}``) is applied in the same transaction.
+
+    The directives (a wakeup, schedules, a wait) are ``triggers``' to apply,
+    through the hook it registers (``hooks.RunHooks.output``): both commit or
+    neither, and a stale attempt's directives roll back with its refused write.
+    """
+    apply = run_hooks().output
+    if apply is None or cancelled or not (isinstance(output, dict) and "tickwise" in output):
+        return outcome.record_success(claim, output, cancelled=cancelled)
+    with transaction.atomic():
+        stored = apply(claim.run, output, now)
+        state = outcome.record_success(claim, stored, cancelled=cancelled)
+        if state is None:
+            transaction.set_rollback(True)
+    return state
 
 
 def _after(now: datetime, started: float) -> datetime:
@@ -189,15 +211,24 @@ def render_input(run: Run) -> str:
     return render_template(run.schedule.input_template, values)
 
 
-def _request(run: Run, run_input: str, heartbeat: Heartbeat) -> AgentRequest:
+def _request(run: Run, run_input: str, heartbeat: Heartbeat, *, token: str = "") -> AgentRequest:
+    hooks = run_hooks()
     return AgentRequest(
         run_id=run.id, agent=run.agent.name, config=run.agent.config, input=run_input,
         session_id=run.session_id, tick_at=run.tick_at, trigger=run.trigger,
         idempotency_key=run.idempotency_key, attempt=run.attempt,
         timeout_seconds=run.timeout_seconds,
         extra={"history": session_history(run)}, cancel=heartbeat.cancelled,
-        workspace_id=run.agent.workspace_id,
+        workspace_id=run.agent.workspace_id, run_token=token, tools_url=tools_url(run),
+        tools=hooks.tools(run) if hooks.tools else (),
+        tool_executor=hooks.tool_executor(run) if hooks.tool_executor else None,
     )
+
+
+def tools_url(run: Run) -> str:
+    """Where this run's tools answer, from ``TICKWISE_PUBLIC_URL``; empty when the server's address is unknown."""
+    base = settings.TICKWISE["PUBLIC_URL"].rstrip("/")
+    return f"{base}/api/v1/runs/{run.id}/tools" if base else ""
 
 
 def session_history(run: Run) -> list[dict[str, str]]:

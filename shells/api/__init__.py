@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from . import agents, events, hooks, runs, schedules, sources, subscriptions
+from . import agents, events, hooks, runs, schedules, sources, subscriptions, tools
 from .auth import ApiKeyAuth
 from .problems import CONTENT_TYPE, Problem
 
@@ -82,6 +82,7 @@ api = TickwiseAPI(
 api.add_router("/agents", agents.router)
 api.add_router("/agents", schedules.router)
 api.add_router("/runs", runs.router)
+api.add_router("/runs", tools.router)  # the agent's tools, authenticated by its run token
 api.add_router("/hooks", hooks.router)
 api.add_router("/events", events.router)
 api.add_router("/sources", sources.router)

@@ -1,0 +1,9 @@
+"""The agent's tools (docs/autonomy.md): what a run may ask of Tickwise while it works.
+
+Importing this package registers every tool; ``registry`` holds them.
+"""
+from __future__ import annotations
+
+from .registry import TOOLS, Tool, ToolContext, ToolRefused, function_definitions, tool_answer, tool_call
+
+__all__ = ["TOOLS", "Tool", "ToolContext", "ToolRefused", "function_definitions", "tool_answer", "tool_call"]

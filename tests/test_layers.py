@@ -11,8 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Top to bottom: a package may import only those after it.
-LAYERS = ["scheduler_project", "shells", "triggers", "events", "runs", "schedules", "alerts", "workspaces", "adapters",
-          "core"]
+LAYERS = ["scheduler_project", "shells", "triggers", "waitpoints", "events", "runs", "schedules", "alerts",
+          "workspaces", "adapters", "core"]
 
 
 def _imported(tree: ast.AST, module: str) -> set[str]:

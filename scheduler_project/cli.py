@@ -68,12 +68,17 @@ def metrics_env(env: dict[str, str], *, wipe: bool) -> Path:
     return path
 
 
+def _quiet() -> list[str]:
+    """With json logs, no start-up banner: it is printed, not logged, and would not parse as JSON."""
+    return ["--quiet"] if os.environ.get("TICKWISE_LOG_FORMAT", "").strip() == "json" else []
+
+
 def beat_command() -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "scheduler_project", "beat", "--loglevel", "INFO"]
+    return [PYTHON, "-m", "celery", "-A", "scheduler_project", *_quiet(), "beat", "--loglevel", "INFO"]
 
 
 def worker_command(name: str, concurrency: int = 1) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "scheduler_project", "worker", "--loglevel", "INFO",
+    return [PYTHON, "-m", "celery", "-A", "scheduler_project", *_quiet(), "worker", "--loglevel", "INFO",
             "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
             "--queues", os.environ.get("TICKWISE_QUEUE", "tickwise")]
 

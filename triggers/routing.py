@@ -26,8 +26,10 @@ from core.inputs import MISSING, render_event_template
 from events.matching import event_view, payload_matches, session_id_for, session_value, type_matches
 from events.models import BreakerState, InboundEvent, Route, RoutingOutcome, SessionKeyMode, Subscription
 from events.services import breaker
+from events.services.ingest import payload_digest
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
+from triggers.waits import waitpoints_complete_for_event
 from workspaces.audit import Actor, audit_record
 
 log = logging.getLogger("tickwise.events.routing")
@@ -67,6 +69,7 @@ def event_route(event_id: int, *, now: datetime) -> Routed | None:
     matched = subscriptions_matching(event, view)
     for subscription in matched:
         _route_isolated(event, view, subscription, routed, now=now)
+    waitpoints_complete_for_event(event, view, now=now)  # the workspace's runs parked on such an event
     routed.outcome = _outcome(matched, routed)
     InboundEvent.objects.filter(id=event.id).update(outcome=routed.outcome, routed_at=now,
                                                     routing_error="\n".join(routed.errors)[:4000])
@@ -238,9 +241,8 @@ def _duplicate_payload(event: InboundEvent, subscription: Subscription, *, now: 
 
 def payload_hash(event: InboundEvent) -> str:
     if not event.payload_hash:
-        # Stored by the ingress; computed here once for an event stored without it.
-        canonical = json.dumps(event.payload, sort_keys=True, separators=(",", ":"))
-        event.payload_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        # Stored by the ingress; computed here (the same way) once for an event stored without it.
+        event.payload_hash = payload_digest(event.payload)
         InboundEvent.objects.filter(id=event.id, payload_hash="").update(payload_hash=event.payload_hash)
     return event.payload_hash
 

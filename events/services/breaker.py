@@ -31,6 +31,8 @@ import redis
 from django.conf import settings
 from django.db.models import Q
 
+from alerts.models import AlertKind
+from alerts.services import alert_raise
 from runs.models import Run, RunState
 
 from ..models import BreakerState, Route, Subscription
@@ -113,11 +115,17 @@ def breaker_trip(subscription: Subscription, *, count: int, now: datetime) -> bo
 
 
 def _breaker_tripped(subscription: Subscription, *, count: int, now: datetime) -> None:
-    """The alert, once per trip (only the compare-and-set's winner calls this)."""
-    log.error("subscription %s (%s, workspace %s) held by its rate breaker: %s runs in %ss (limit %s) at %s; "
-              "a probe runs after %ss, or release it", subscription.id, subscription.name,
-              subscription.workspace_id, count, subscription.breaker_window_seconds, subscription.breaker_limit,
-              now.isoformat(), subscription.breaker_cooldown_seconds)
+    """The alert, once per trip (only the compare-and-set's winner calls this).
+
+    Raised inside the routing transaction: sent after it commits, gone with it if it rolls back.
+    """
+    detail = (f"{count} runs in {subscription.breaker_window_seconds}s (limit {subscription.breaker_limit}); "
+              f"matches are recorded skipped: breaker_held. One probe runs after "
+              f"{subscription.breaker_cooldown_seconds}s; or release it (admin action, "
+              f"POST /api/v1/subscriptions/{subscription.id}/release).")
+    alert_raise(AlertKind.BREAKER_TRIP, key=f"subscription:{subscription.id}",
+                title=f"Subscription {subscription.name} held by its rate breaker", detail=detail,
+                workspace_id=subscription.workspace_id, now=now)
 
 
 def breaker_probe_start(subscription: Subscription, *, now: datetime) -> bool:

@@ -13,6 +13,7 @@ from itertools import count
 import pytest
 from django.test import override_settings
 
+from alerts.models import Alert
 from events.models import InboundEvent, Route, RoutingOutcome, Subscription
 from runs.models import Run, RunState, SkipReason, Trigger
 from schedules.models import Agent
@@ -197,6 +198,9 @@ def test_a_flood_trips_the_breaker_and_a_succeeded_probe_closes_it(agent, counte
         assert {r.skip_reason for r in runs[3:]} == {SkipReason.BREAKER_HELD}
         subscription.refresh_from_db()
         assert (subscription.breaker_state, subscription.held_at) == ("held", NOW + timedelta(seconds=3))
+        # Raised once, by the match that tripped it; the held matches after it raise nothing more.
+        alert = Alert.objects.get(kind="breaker_trip", key=f"subscription:{subscription.id}")
+        assert alert.raised_count == 1 and "4 runs in 60s (limit 3)" in alert.detail
         # After the cool-down one probe runs; matches while it is in flight are still held.
         later = NOW + timedelta(seconds=200)
         probe, waiting = flood(subscription, 2, start=later)[-2:]

@@ -7,6 +7,7 @@ from django.http import HttpResponse, JsonResponse
 from pydantic import BaseModel
 
 from runs.models import AgentCall, Run
+from runs.outbound import OutboundDelivery
 from schedules.models import Agent, Schedule
 
 from . import schemas
@@ -63,4 +64,10 @@ def run_detail_out(run: Run) -> schemas.RunDetailOut:
     attempts = [schemas.AttemptOut(attempt=call.attempt, state=call.state, started_at=call.started_at,
                                    finished_at=call.finished_at, error_message=call.error_message)
                 for call in calls]
-    return schemas.RunDetailOut(**run_out(run).model_dump(), attempts=attempts)
+    return schemas.RunDetailOut(**run_out(run).model_dump(), attempts=attempts, deliveries=deliveries_out(run))
+
+
+def deliveries_out(run: Run) -> list[schemas.DeliveryOut]:
+    fields = list(schemas.DeliveryOut.model_fields)
+    return [schemas.DeliveryOut(**row) for row in OutboundDelivery.objects.filter(run=run).order_by("id")
+            .values(*fields)]

@@ -221,8 +221,24 @@ class RunOut(BaseModel):
     started_by: str | None
 
 
+class DeliveryOut(BaseModel):
+    """A completion webhook of the run: where it stands, apart from the run's own state."""
+
+    webhook_id: str
+    url: str
+    event_type: str
+    status: str = Field(description="pending, delivered, failed (refused by the receiver) or dead (attempts spent).")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class RunDetailOut(RunOut):
     attempts: list[AttemptOut]
+    deliveries: list[DeliveryOut] = Field(description="The run's completion webhooks (docs/events.md).")
 
 
 class Page(BaseModel, Generic[T]):

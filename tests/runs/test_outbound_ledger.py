@@ -1,0 +1,126 @@
+"""The delivery ledger without workers: one row per (run, URL), skipped runs left out, the API's view, the secret.
+
+The end-to-end paths (a real worker posting to a real receiver) are in
+``test_outbound.py``; these build the state explicitly.
+"""
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.core.checks import run_checks
+from django.db import IntegrityError, transaction
+from django.test import Client
+from django.utils import timezone
+
+from runs.models import Run, RunState, SkipReason
+from runs.outbound import DeliveryStatus, OutboundDelivery
+from runs.services.dispatch import UnscheduledRequest, run_dispatch_unscheduled
+from runs.services.outbound import outbound_on_run_end
+from runs.services.signing import SigningSecretError, signer
+from schedules.models import Agent
+from tests.shells.api.conftest import make_caller  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "http://127.0.0.1:9/hook"  # never called here
+
+
+def ended_run(agent: Agent, identity: str, *, state: str = RunState.SUCCEEDED, url: str = "") -> Run:
+    now = timezone.now()
+    request = UnscheduledRequest(trigger="manual", identity=identity, input="hello", completion_url=url)
+    run = run_dispatch_unscheduled(agent, request, now=now, publish=False)
+    assert run is not None
+    skip = SkipReason.OVERLAP if state == RunState.SKIPPED else ""
+    Run.objects.filter(pk=run.pk).update(state=state, skip_reason=skip, finished_at=now, attempt=1,
+                                         output={"answer": 42})
+    return Run.objects.select_related("agent").get(pk=run.pk)
+
+
+def end(run: Run) -> int | None:
+    with transaction.atomic():
+        return outbound_on_run_end(run)
+
+
+def test_one_delivery_per_run_and_url_whoever_calls(transactional_db):
+    agent = Agent.objects.create(name="reporter", completion_url=URL)
+    run = ended_run(agent, "once")
+
+    first, second = end(run), end(run)
+
+    assert first is not None and second is None  # the repeat is a no-op, not an error
+    delivery = OutboundDelivery.objects.get(run=run)
+    assert (delivery.url, delivery.status, delivery.attempts, delivery.event_type) == (
+        URL, DeliveryStatus.PENDING, 0, "run.succeeded")
+    assert delivery.webhook_id.startswith("msg_") and delivery.next_attempt_at is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutboundDelivery.objects.create(run=run, url=URL, webhook_id="msg_other", event_type="run.succeeded",
+                                        payload={})
+
+
+def test_the_payload_is_the_run_as_it_ended(transactional_db):
+    agent = Agent.objects.create(name="reporter", completion_url=URL)
+    run = ended_run(agent, "payload", state=RunState.DEAD)
+    end(run)
+
+    payload = OutboundDelivery.objects.get(run=run).payload
+    assert payload["type"] == "run.dead"
+    assert payload["timestamp"].endswith("Z")
+    data = payload["data"]
+    assert data | {"tick_at": None, "finished_at": None, "chain_id": None} == {
+        "run_id": run.pk, "agent": "reporter", "agent_id": agent.pk, "schedule_id": None, "trigger": "manual",
+        "state": "dead", "output": {"answer": 42}, "error_category": "", "error_message": "", "tick_at": None,
+        "started_at": None, "finished_at": None, "attempt": 1, "chain_id": None, "event_depth": 0,
+        "session_id": run.session_id, "workspace": agent.workspace.slug}
+
+
+def test_a_skipped_run_and_a_run_without_a_url_get_no_delivery(transactional_db):
+    agent = Agent.objects.create(name="reporter", completion_url=URL)
+    quiet = Agent.objects.create(name="quiet")
+
+    assert end(ended_run(agent, "skipped", state=RunState.SKIPPED)) is None
+    assert end(ended_run(quiet, "no-url")) is None
+    assert not OutboundDelivery.objects.exists()
+
+
+def test_the_run_url_wins_over_the_agent_url(transactional_db):
+    agent = Agent.objects.create(name="reporter", completion_url=URL)
+    run = ended_run(agent, "own", url="https://example.invalid/own")
+    end(run)
+    assert OutboundDelivery.objects.get(run=run).url == "https://example.invalid/own"
+
+
+def test_the_run_detail_lists_its_deliveries(make_caller):  # noqa: F811
+    caller = make_caller("viewer")
+    agent = Agent.objects.create(name="reporter", workspace=caller.workspace, completion_url=URL)
+    run = ended_run(agent, "api")
+    end(run)
+    delivery = OutboundDelivery.objects.get(run=run)
+
+    answer = Client().get(f"/api/v1/runs/{run.pk}", headers=caller.headers)
+
+    assert answer.status_code == 200, answer.content
+    (listed,) = answer.json()["deliveries"]
+    assert listed | {"created_at": None, "next_attempt_at": None} == {
+        "webhook_id": delivery.webhook_id, "url": URL, "event_type": "run.succeeded", "status": "pending",
+        "attempts": 0, "next_attempt_at": None, "last_status_code": None, "last_error": "", "created_at": None,
+        "finished_at": None}
+
+
+@pytest.mark.parametrize(("secret", "says"), [
+    ("", "not set"),
+    ("whsec_not base64!", "not base64"),
+    ("whsec_" + base64.b64encode(b"short").decode(), "decodes to 5 bytes"),
+])
+def test_an_unusable_secret_is_named(secret, says):
+    with pytest.raises(SigningSecretError, match=says):
+        signer(secret)
+
+
+def test_a_malformed_secret_is_a_system_check_warning(settings):
+    settings.TICKWISE = {**settings.TICKWISE, "WEBHOOK_SIGNING_SECRET": "whsec_%%%"}
+    assert "tickwise.W010" in [message.id for message in run_checks()]
+    usable = "whsec_" + base64.b64encode(bytes(32)).decode()
+    settings.TICKWISE = {**settings.TICKWISE, "WEBHOOK_SIGNING_SECRET": usable}
+    assert "tickwise.W010" not in [message.id for message in run_checks(include_deployment_checks=True)]
+

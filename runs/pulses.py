@@ -9,6 +9,8 @@ PULSES = [
     ("tickwise: completion webhooks", "outbound.sweep", 5, "seconds"),
     ("tickwise: event router sweeper", "events.sweep_unrouted", 30, "seconds"),
     ("tickwise: event retention", "events.purge", 1, "days"),
+    # Timer waits resume and expired waits time out within this pulse of their instant.
+    ("tickwise: waitpoint timers and timeouts", "waits.sweep", 2, "seconds"),
 ]
 
 

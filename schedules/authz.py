@@ -38,3 +38,18 @@ def schedules_unauthorized(schedules: Sequence[Schedule]) -> set[int]:
 
 def unauthorized_reason(schedule: Schedule) -> str:
     return f"paused: its creator (user {schedule.created_by_id}) may no longer run it in this workspace"
+
+
+def creator_may_run(user_id: int | None, workspace_id: int) -> bool:
+    """Whether a run made on ``user_id``'s standing may still start in ``workspace_id`` (None: Tickwise's own).
+
+    The same rule as ``schedules_unauthorized``, for a start that has no
+    schedule to pause: a waitpoint's resume, checked when the wait completes.
+    """
+    if user_id is None:
+        return True
+    users = get_user_model().objects.filter(id=user_id, is_active=True)
+    if users.filter(is_superuser=True).exists():
+        return True
+    return Membership.objects.filter(user_id=user_id, user__is_active=True, workspace_id=workspace_id,
+                                     role__in=ALLOWED_ROLES).exists()

@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from . import agents, events, hooks, runs, schedules, sources, subscriptions, tools
+from . import agents, events, hooks, runs, schedules, sources, subscriptions, tools, waitpoints
 from .auth import ApiKeyAuth
 from .problems import CONTENT_TYPE, Problem
 
@@ -87,6 +87,7 @@ api.add_router("/hooks", hooks.router)
 api.add_router("/events", events.router)
 api.add_router("/sources", sources.router)
 api.add_router("/subscriptions", subscriptions.router)
+api.add_router("/waitpoints", waitpoints.router)
 
 
 @api.exception_handler(Problem)

@@ -6,7 +6,7 @@ move never renames one.
 """
 from __future__ import annotations
 
-from . import alerts, events, ingress, outbound, runs  # noqa: F401  (registers the tasks)
+from . import alerts, events, ingress, outbound, runs, waits  # noqa: F401  (registers the tasks)
 from .runs import execute, purge_finished, reap_leases, sweep_outbox
 
 __all__ = ["execute", "purge_finished", "reap_leases", "sweep_outbox"]

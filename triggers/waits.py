@@ -1,0 +1,331 @@
+"""Waitpoints: a run parks until a token is completed, an event arrives or a timer fires, then resumes.
+
+Parking is one transaction: the waitpoint row and the run's fenced move from
+``running`` to ``waiting`` commit together or not at all, so a worker killed
+mid-park leaves a running run for the lease reaper, never a waiting run
+without a waitpoint. Completing is a conditional update (``waiting`` to
+``completed`` or ``timed_out``) whose one winner dispatches the resume: a
+new run, trigger ``resume``, identity ``waitpoint:<id>`` (one per waitpoint
+in the ledger), in the parked run's session, agent and chain, whose input is
+``{"ok": true, "payload": …}`` or ``{"ok": false, "reason": "timeout"}``.
+
+Event waits and the event router meet under one advisory lock per
+workspace: parking takes it before it reads the event ledger (an event
+received since the run started completes the wait at once), the router
+takes it before it reads the open waits. Whichever comes second sees the
+other's commit, so no wake-up is lost between them. See docs/autonomy.md.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.crypto import constant_time_compare, salted_hmac
+from pydantic import BaseModel, Field, model_validator
+
+from core import metrics
+from core.faults import fault_point
+from events.matching import (
+    SubscriptionInvalid,
+    event_type_check,
+    event_view,
+    match_check,
+    payload_matches,
+    type_matches,
+)
+from events.models import InboundEvent
+from runs.models import AgentCall, CallState, Run, RunState, SkipReason, Trigger
+from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
+from schedules.authz import creator_may_run
+from waitpoints.models import MAX_WAIT_SECONDS, WaitKind, Waitpoint, WaitState
+
+log = logging.getLogger("tickwise.waits")
+
+# pg_advisory_xact_lock(class, workspace): parks and the router's reads of open event waits.
+EVENT_LOCK_CLASS = 0x77616974  # "wait"
+# Events scanned at park time for one received since the run started (newest runs see few).
+EARLY_EVENT_SCAN = 500
+SWEEP_BATCH = 500
+_SALT = "tickwise.waitpoint.callback"
+
+
+class WaitRefused(ValueError):
+    """The wait cannot be made (the run is not running under this attempt, a bad spec); says why."""
+
+
+class WaitIn(BaseModel):
+    """The ``wait`` tool: park this run until a token, an event or a timer; always with a timeout."""
+
+    kind: Literal["token", "event", "timer"] = Field(
+        description="token: resume when someone completes the waitpoint (API or callback URL); event: when an "
+                    "event of this workspace matches; timer: after `seconds`.")
+    timeout_seconds: int = Field(ge=1, le=MAX_WAIT_SECONDS, description=(
+        "Required. Give up after this many seconds (at most 30 days) and resume with "
+        '{"ok": false, "reason": "timeout"}.'))
+    event_type: str = Field("", description="event: the event type, or a prefix ending in .* (deploy.*).")
+    match: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description='event: payload equalities on dotted paths, e.g. {"data.repo": "web"}.')
+    seconds: int | None = Field(None, ge=1, le=MAX_WAIT_SECONDS, description="timer: resume after this many seconds.")
+    reason: str = Field("", max_length=500, description="Why the run waits, shown to people.")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> WaitIn:
+        if self.kind == "event":
+            try:
+                event_type_check(self.event_type)
+                match_check(self.match)
+            except SubscriptionInvalid as invalid:
+                raise ValueError(str(invalid)) from None
+        elif self.event_type or self.match:
+            raise ValueError(f"event_type and match: only for kind event, not {self.kind}")
+        if self.kind == "timer" and self.seconds is None:
+            raise ValueError("seconds: required for kind timer")
+        if self.kind != "timer" and self.seconds is not None:
+            raise ValueError(f"seconds: only for kind timer, not {self.kind}")
+        if self.seconds is not None and self.seconds > self.timeout_seconds:
+            raise ValueError("seconds: must not exceed timeout_seconds")
+        return self
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A new waitpoint, and where it is completed."""
+
+    waitpoint: Waitpoint
+    complete_url: str
+    callback_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        wait = self.waitpoint
+        return {"waitpoint": str(wait.id), "kind": wait.kind, "state": wait.state,
+                "timeout_at": wait.timeout_at.isoformat(), "complete_url": self.complete_url,
+                "callback_url": self.callback_url}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A waitpoint after a completion attempt; ``fresh`` when this call was the one that ended it."""
+
+    waitpoint: Waitpoint
+    fresh: bool
+
+
+# --- signing and URLs ---------------------------------------------------------------------------
+
+def callback_signature(waitpoint_id: uuid.UUID | str) -> str:
+    """HMAC of the server secret over the waitpoint's id: the callback URL's only credential."""
+    return salted_hmac(_SALT, str(waitpoint_id), algorithm="sha256").hexdigest()
+
+
+def callback_signature_valid(waitpoint_id: uuid.UUID | str, signature: str) -> bool:
+    return constant_time_compare(callback_signature(waitpoint_id), signature or "")
+
+
+def waitpoint_urls(waitpoint: Waitpoint, *, base_url: str = "") -> tuple[str, str]:
+    """The API completion route and the pre-signed callback URL (absolute when a base is known)."""
+    base = (settings.TICKWISE["PUBLIC_URL"] or base_url).rstrip("/")
+    path = f"{base}/api/v1/waitpoints/{waitpoint.id}"
+    return f"{path}/complete", f"{path}/callback?sig={callback_signature(waitpoint.id)}"
+
+
+# --- parking ------------------------------------------------------------------------------------
+
+def waitpoint_create(run_id: int, spec: WaitIn, *, now: datetime, attempt: int | None = None,
+                     output: Any = None, base_url: str = "") -> Parked:
+    """Park ``run_id`` (running, under ``attempt`` when given) on a new waitpoint; ``WaitRefused`` otherwise.
+
+    ``output`` is stored as the parked attempt's output (an HTTP agent's
+    answer carrying a ``wait`` directive); without one, the waitpoint's id.
+    """
+    with transaction.atomic():
+        run = _running(run_id, attempt)
+        workspace_id = _workspace_of(run)
+        if spec.kind == "event":
+            _lock_events(workspace_id)
+        waitpoint = Waitpoint.objects.create(
+            run=run, agent_id=run.agent_id, workspace_id=workspace_id, session_id=run.session_id,
+            kind=spec.kind, event_type=spec.event_type, match=spec.match, reason=spec.reason, created_at=now,
+            resume_at=now + timedelta(seconds=spec.seconds) if spec.seconds is not None else None,
+            timeout_at=now + timedelta(seconds=spec.timeout_seconds))
+        _park(run, waitpoint, output=output, now=now)
+        fault_point("waitpoint.park")  # crash tests: the park must roll back whole
+        if spec.kind == "event":
+            _complete_if_already_arrived(run, waitpoint, now=now)
+    waitpoint.refresh_from_db()
+    complete_url, callback_url = waitpoint_urls(waitpoint, base_url=base_url)
+    return Parked(waitpoint=waitpoint, complete_url=complete_url, callback_url=callback_url)
+
+
+def _running(run_id: int, attempt: int | None) -> Run:
+    """The run, locked, while its attempt is running: a wait from a stale attempt is refused."""
+    runs = Run.objects.select_for_update(of=("self",)).select_related("agent").filter(id=run_id)
+    run = runs.first()
+    if run is None:
+        raise WaitRefused(f"run {run_id} does not exist")
+    if run.state != RunState.RUNNING:
+        raise WaitRefused(f"run {run_id} is {run.state}, not running: only a running attempt can wait")
+    if attempt is not None and run.attempt != attempt:
+        raise WaitRefused(f"attempt {attempt} of run {run_id} is over (the run is on attempt {run.attempt})")
+    return run
+
+
+def _workspace_of(run: Run) -> int:
+    if run.agent.workspace_id is None:
+        raise WaitRefused(f"agent {run.agent.name} belongs to no workspace")
+    return run.agent.workspace_id
+
+
+def _park(run: Run, waitpoint: Waitpoint, *, output: Any, now: datetime) -> None:
+    """The fenced move to ``waiting``; the attempt's call is closed as answered. Not a failure, not an end."""
+    stored = output if output is not None else {"waitpoint": str(waitpoint.id), "kind": waitpoint.kind}
+    parked = Run.objects.fenced(run.id, run.fencing_token).update(
+        state=RunState.WAITING, finished_at=now, lease_expires_at=None, output=stored,
+        error_category="", error_message="")
+    if not parked:
+        raise WaitRefused(f"run {run.id} moved on while parking")
+    AgentCall.objects.filter(run_id=run.id, attempt=run.attempt, state=CallState.INTENT).update(
+        state=CallState.SUCCEEDED, finished_at=now)
+    metrics.run_finished(run.trigger, RunState.WAITING)
+
+
+def _lock_events(workspace_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [EVENT_LOCK_CLASS, workspace_id])
+
+
+def _complete_if_already_arrived(run: Run, waitpoint: Waitpoint, *, now: datetime) -> None:
+    """No lost wake-up: an event received since the run started completes the wait at once."""
+    since = run.started_at or run.created_at
+    candidates = (InboundEvent.objects.filter(workspace_id=waitpoint.workspace_id, received_at__gte=since)
+                  .filter(_type_filter(waitpoint.event_type)).select_related("source")
+                  .order_by("received_at", "id")[:EARLY_EVENT_SCAN])
+    for event in candidates:
+        view = event_view(event)
+        if type_matches(waitpoint.event_type, event.type) and payload_matches(waitpoint.match, view):
+            waitpoint_complete(waitpoint.id, payload=view, by=f"event {event.id}", now=now)
+            return
+
+
+def _type_filter(pattern: str) -> Q:
+    if pattern.endswith(".*"):
+        return Q(type__startswith=pattern[:-1])
+    return Q(type=pattern)
+
+
+# --- completing ---------------------------------------------------------------------------------
+
+def waitpoint_complete(waitpoint_id: uuid.UUID | str, *, payload: Any, by: str, now: datetime) -> Completion:
+    """``waiting → completed`` once, and its resume with ``{"ok": true, "payload": …}``; a repeat changes nothing."""
+    return _settle(waitpoint_id, WaitState.COMPLETED, {"ok": True, "payload": payload}, payload=payload, by=by,
+                   now=now)
+
+
+def waitpoint_time_out(waitpoint_id: uuid.UUID | str, *, now: datetime) -> Completion:
+    return _settle(waitpoint_id, WaitState.TIMED_OUT, {"ok": False, "reason": "timeout"}, payload=None,
+                   by="timeout", now=now)
+
+
+def _settle(waitpoint_id: uuid.UUID | str, state: str, resume_input: dict[str, Any], *, payload: Any, by: str,
+            now: datetime) -> Completion:
+    with transaction.atomic():
+        won = Waitpoint.objects.filter(id=waitpoint_id, state=WaitState.WAITING).update(
+            state=state, payload=payload, completed_at=now, completed_by=by[:200])
+        waitpoint = Waitpoint.objects.select_related("run", "run__schedule", "agent").get(id=waitpoint_id)
+        if won:
+            resume = _resume(waitpoint, {**resume_input, "waitpoint": str(waitpoint.id), "kind": waitpoint.kind},
+                             now=now)
+            Waitpoint.objects.filter(id=waitpoint.id).update(resume_run=resume)
+            waitpoint.resume_run = resume
+    return Completion(waitpoint=waitpoint, fresh=bool(won))
+
+
+def _resume(waitpoint: Waitpoint, resume_input: dict[str, Any], *, now: datetime) -> Run:
+    """The resume run: same agent, session and chain, the parked run as parent; one per waitpoint."""
+    parked = waitpoint.run
+    request = UnscheduledRequest(
+        trigger=Trigger.RESUME, identity=f"waitpoint:{waitpoint.id}", input=json.dumps(resume_input),
+        policy=_resume_policy(parked), session_id=parked.session_id, completion_url=parked.completion_url,
+        causation=Causation(chain_id=parked.chain_id, parent_run_id=parked.id, event_depth=parked.event_depth,
+                            wakeup_count=parked.wakeup_count, actor_id=parked.actor_id),
+        started_by_id=parked.started_by_id)
+    if not creator_may_run(_creator(parked), waitpoint.workspace_id):
+        # A row that says why, as a scheduled fire of a revoked creator is recorded.
+        request = replace(request, state=RunState.SKIPPED, skip_reason=SkipReason.UNAUTHORIZED)
+    run = run_dispatch_unscheduled(waitpoint.agent, request, now=now)
+    if run is None:  # the identity's one row exists already: the same waitpoint resumed before
+        run = Run.objects.get(idempotency_key=unscheduled_key(Trigger.RESUME, request.identity))
+    return run
+
+
+def _resume_policy(parked: Run) -> RunPolicy:
+    # The resume continues the parked conversation: its session's history goes to chat agents.
+    return RunPolicy(timeout_seconds=parked.timeout_seconds, max_attempts=parked.max_attempts,
+                     retry_backoff_seconds=parked.retry_backoff_seconds,
+                     retry_backoff_max_seconds=parked.retry_backoff_max_seconds,
+                     overlap_policy=parked.overlap_policy, max_concurrent=parked.max_concurrent,
+                     concurrency_scope=parked.concurrency_scope, session_mode="persistent")
+
+
+def _creator(run: Run) -> int | None:
+    """Whose standing the run started on: the person who asked, else the schedule's creator."""
+    if run.started_by_id is not None:
+        return run.started_by_id
+    return run.schedule.created_by_id if run.schedule is not None else None
+
+
+# --- events and the clock -----------------------------------------------------------------------
+
+def waitpoints_complete_for_event(event: InboundEvent, view: dict[str, Any], *, now: datetime) -> int:
+    """Complete the open event waits of the event's workspace that it matches; returns how many.
+
+    Called by the router for every new event. One waitpoint that cannot be
+    completed is logged and the others go on.
+    """
+    with transaction.atomic():
+        _lock_events(event.workspace_id)
+        open_waits = list(Waitpoint.objects.filter(workspace_id=event.workspace_id, state=WaitState.WAITING,
+                                                   kind=WaitKind.EVENT)
+                          .filter(Q(event_type=event.type) | Q(event_type__in=_prefixes(event.type)))
+                          .values_list("id", "event_type", "match"))
+    done = 0
+    for waitpoint_id, pattern, match in open_waits:
+        if type_matches(pattern, event.type) and payload_matches(match, view):
+            done += _isolated(lambda w=waitpoint_id: waitpoint_complete(w, payload=view, by=f"event {event.id}",
+                                                                         now=now), waitpoint_id)
+    return done
+
+
+def _prefixes(event_type: str) -> list[str]:
+    parts = event_type.split(".")
+    return [".".join(parts[:i]) + ".*" for i in range(1, len(parts))]
+
+
+def waitpoints_sweep(*, now: datetime) -> int:
+    """Resume due timers (ok true) and expired waits (ok false, timeout); returns how many settled."""
+    open_waits = Waitpoint.objects.filter(state=WaitState.WAITING)
+    timers = list(open_waits.filter(kind=WaitKind.TIMER, resume_at__lte=now, timeout_at__gt=now)
+                  .order_by("resume_at").values_list("id", "resume_at")[:SWEEP_BATCH])
+    expired = list(open_waits.filter(timeout_at__lte=now).order_by("timeout_at")
+                   .values_list("id", flat=True)[:SWEEP_BATCH])
+    done = sum(_isolated(lambda w=w, at=at: waitpoint_complete(w, payload={"resume_at": at.isoformat()},
+                                                              by="timer", now=now), w) for w, at in timers)
+    done += sum(_isolated(lambda w=w: waitpoint_time_out(w, now=now), w) for w in expired)
+    if done:
+        log.info("waitpoints: %s timer(s) and timeout(s) settled", done)
+    return done
+
+
+def _isolated(settle: Any, waitpoint_id: uuid.UUID | str) -> int:
+    """One waitpoint's settling; its failure is logged and never stops the pass."""
+    try:
+        return int(settle().fresh)
+    except Exception:
+        log.exception("waitpoint %s could not be settled", waitpoint_id)
+        return 0

@@ -44,6 +44,7 @@ from events.models import InboundEvent
 from runs.models import AgentCall, CallState, Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
 from schedules.authz import creator_may_run
+from triggers.tools.registry import Tool, ToolContext, ToolRefused, tool_register
 from waitpoints.models import MAX_WAIT_SECONDS, WaitKind, Waitpoint, WaitState
 
 log = logging.getLogger("tickwise.waits")
@@ -329,3 +330,26 @@ def _isolated(settle: Any, waitpoint_id: uuid.UUID | str) -> int:
     except Exception:
         log.exception("waitpoint %s could not be settled", waitpoint_id)
         return 0
+
+
+# --- the ``wait`` tool ----------------------------------------------------------------------------
+
+WAIT_DESCRIPTION = (
+    "Park this run until something happens, then resume in this session with the result. kind token: you get a "
+    "waitpoint id, an API completion URL and a pre-signed callback URL to hand to a person or a system (an "
+    "approval, a job's completion hook); event: resume when an event of this workspace matches event_type (and "
+    "match); timer: resume after `seconds`. timeout_seconds is required (at most 30 days): when it passes, you "
+    'resume with {"ok": false, "reason": "timeout"}, else with {"ok": true, "payload": …}. This attempt ends '
+    "when you wait: finish your answer after calling it. Prefer a wait on a token or an event over polling.")
+
+
+def wait_tool(context: ToolContext, spec: WaitIn, *, now: datetime) -> dict[str, Any]:
+    """The tool's function: park the calling run's attempt; a refusal the agent can read."""
+    try:
+        parked = waitpoint_create(context.run.id, spec, now=now, attempt=context.run.attempt)
+    except WaitRefused as refused:
+        raise ToolRefused(str(refused), slug="conflict", status=409) from None
+    return parked.as_dict()
+
+
+WAIT_TOOL = tool_register(Tool(name="wait", description=WAIT_DESCRIPTION, model=WaitIn, function=wait_tool))

@@ -4,6 +4,7 @@ Importing this package registers every tool; ``registry`` holds them.
 """
 from __future__ import annotations
 
+from .. import waits  # noqa: F401  (registers the wait tool)
 from .registry import TOOLS, Tool, ToolContext, ToolRefused, function_definitions, tool_answer, tool_call
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolRefused", "function_definitions", "tool_answer", "tool_call"]

@@ -25,7 +25,7 @@ from runs.models import RunState
 from runs.pulses import PULSES
 from workspaces.models import Workspace
 
-from .runs import STATE_COLOURS, local_time
+from .runs import STATE_COLOURS, UNCOLOURED, local_time
 from .scoping import visible_workspaces
 
 PING_TIMEOUT_SECONDS = 0.5
@@ -85,13 +85,16 @@ def runs_url(**lookups: str) -> str:
 
 
 def _queue_row(state: str, count: int) -> dict[str, Any]:
-    return {"state": state, "label": RunState(state).label, "count": count, "colour": STATE_COLOURS[state],
-            "url": runs_url(state__exact=state)}
+    return {**_state(state, count), "url": runs_url(state__exact=state)}
 
 
 def _state_row(state: str, count: int, since: datetime) -> dict[str, Any]:
-    return {"state": state, "label": RunState(state).label, "count": count, "colour": STATE_COLOURS[state],
-            "url": runs_url(state__exact=state, tick_at__gte=since.isoformat())}
+    return {**_state(state, count), "url": runs_url(state__exact=state, tick_at__gte=since.isoformat())}
+
+
+def _state(state: str, count: int) -> dict[str, Any]:
+    return {"state": state, "label": RunState(state).label, "count": count,
+            "colour": STATE_COLOURS.get(state, UNCOLOURED)}
 
 
 def pulses_last_seen() -> list[Pulse]:

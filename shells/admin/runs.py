@@ -33,8 +33,9 @@ from .scoping import WorkspaceScopedAdmin, admin_actor
 STATE_COLOURS: dict[str, str] = {
     RunState.PENDING: "#6c757d", RunState.RUNNING: "#1f6feb", RunState.SUCCEEDED: "#1a7f37",
     RunState.FAILED: "#cf222e", RunState.DEAD: "#82071e", RunState.CANCELLED: "#57606a",
-    RunState.UNKNOWN: "#bf8700", RunState.SKIPPED: "#8c959f",
+    RunState.UNKNOWN: "#bf8700", RunState.SKIPPED: "#8c959f", RunState.WAITING: "#8250df",
 }
+UNCOLOURED = "#6c757d"
 REPLAY_FROM = (RunState.DEAD, RunState.UNKNOWN)
 SNIPPET = 60
 
@@ -58,7 +59,7 @@ def state_badge(state: str, detail: str = "") -> SafeString:
     label = RunState(state).label if state in RunState.values else state
     return format_html(
         '<span class="tw-state tw-state-{}" style="background:{};color:#fff;border-radius:4px;padding:1px 6px;'
-        'white-space:nowrap">{}</span>{}', state, STATE_COLOURS.get(state, "#6c757d"), label,
+        'white-space:nowrap">{}</span>{}', state, STATE_COLOURS.get(state, UNCOLOURED), label,
         format_html(' <small>{}</small>', detail) if detail else "")
 
 
@@ -89,6 +90,9 @@ class PickFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         value = self.value()
         return [(value, value)] if value else []
+
+    def has_output(self) -> bool:
+        return True  # the text box, also before anything is chosen
 
     def choices(self, changelist: Any) -> Any:
         others = {key: value for key, value in changelist.get_filters_params().items()
@@ -355,7 +359,9 @@ def deliveries_of(run: Run, limit: int = 50) -> str:
         return "-"
     link = next(field.name for field in model._meta.concrete_fields
                 if field.is_relation and field.related_model is Run)
-    columns = [field for field in model._meta.concrete_fields if field.name not in ("id", link)]
+    # Every column but the body (shown on the delivery's own page) and the claim's bookkeeping.
+    columns = [field for field in model._meta.concrete_fields
+               if field.name not in ("id", link, "payload", "claimed_until", "published_at")]
     found = list(model._default_manager.filter(**{link: run}).order_by("pk")[:limit])
     if not found:
         return "none"

@@ -97,6 +97,7 @@ def test_filter_by_schedule_id_or_name_and_by_agent(staff_client, schedule):
     assert listed_ids(page(staff_client, f"{RUNS}?agent=reporter")) == {mine.pk}
     assert listed_ids(page(staff_client, f"{RUNS}?agent={other.agent.pk}")) == {theirs.pk}
     assert listed_ids(page(staff_client, f"{RUNS}?schedule__id__exact={other.pk}")) == {theirs.pk}
+    assert 'name="schedule" value=""' in page(staff_client, RUNS)  # the box is there before anything is chosen
 
 
 def test_a_bad_filter_value_says_what_is_wrong_and_lists_nothing(staff_client, schedule):

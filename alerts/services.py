@@ -122,3 +122,9 @@ def alert_resolve(alert_ids: list[int], *, by: str, now: datetime) -> int:
     """Close open episodes; the next raise of the same kind and key opens a new one (and is sent)."""
     return Alert.objects.filter(id__in=alert_ids, resolved_at__isnull=True).update(resolved_at=now,
                                                                                    resolved_by=by[:150])
+
+
+def alert_resolve_key(kind: str, key: str, *, by: str, now: datetime) -> int:
+    """Close the open episode of ``(kind, key)`` when the condition cleared by itself (a check that passes)."""
+    return Alert.objects.filter(kind=kind, key=key[:200], resolved_at__isnull=True).update(resolved_at=now,
+                                                                                           resolved_by=by[:150])

@@ -30,6 +30,7 @@ from schedules import sql
 from schedules.notify import WakeListener
 
 from .firing import schedules_fire_due
+from .watchdog import Watchdog
 
 log = logging.getLogger("tickwise.beat")
 
@@ -83,6 +84,7 @@ class TickwiseScheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs) -> None:
         self.wake = WakeListener()
         self._pulses_changed_at: datetime | None = None
+        self.watchdog = Watchdog(settings.TICKWISE["WATCHDOG_EVERY"], started_at=timezone.now())
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs) -> float:
@@ -110,8 +112,15 @@ class TickwiseScheduler(DatabaseScheduler):
             log.exception("beat probe failed; retrying shortly")
             return Loop(1.0, 0)
         housekeeping = DatabaseScheduler.tick(self)
+        self._watch(now or timezone.now())
         sleep, runs = self.fire_agent_schedules(next_due, clock=(lambda: now) if now else timezone.now)
         return Loop(min(housekeeping, sleep), runs)
+
+    def _watch(self, now: datetime) -> None:
+        try:
+            self.watchdog.loop(now=now)
+        except DatabaseError:
+            log.exception("the housekeeping watchdog could not check the pulses; it tries again later")
 
     def fire_agent_schedules(self, next_due: datetime | None, *,
                              clock: Callable[[], datetime] = timezone.now) -> tuple[float, int]:

@@ -22,6 +22,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 
 from adapters import adapter_for
+from alerts.models import AlertKind
+from alerts.services import alert_raise, alert_resolve_key
 from core import metrics
 
 from .. import sql
@@ -130,6 +132,25 @@ def runs_reap_expired_leases(*, now: datetime) -> int:
     expired = (Run.objects.filter(state=RunState.RUNNING, lease_expires_at__lt=now)
                .select_related("agent", "schedule"))
     return sum(_each(expired[:SWEEP_BATCH], lambda run: _reap(run, now=now), now=now))
+
+
+def runs_check_dead_letters(*, now: datetime) -> int:
+    """Raise ``dlq_growth`` while the dead-letter queue holds ``ALERT_DLQ_THRESHOLD`` runs or more.
+
+    The episode opens when the depth crosses the threshold, is sent again at
+    most once per cool-down while it stays above, and closes by itself when the
+    depth falls back below (replayed or deleted runs): the next crossing is a
+    new alert. Returns the depth.
+    """
+    depth = Run.objects.filter(state=RunState.DEAD).count()
+    threshold = settings.TICKWISE["ALERT_DLQ_THRESHOLD"]
+    if depth < threshold:
+        alert_resolve_key(AlertKind.DLQ_GROWTH, "dlq", by="tickwise: below the threshold", now=now)
+        return depth
+    alert_raise(AlertKind.DLQ_GROWTH, key="dlq", title=f"{depth} runs in the dead-letter queue",
+                detail=f"{depth} dead runs (alert threshold {threshold}): see the dead-letter queue "
+                       "(manage.py dlq list, or the admin's runs filtered by state dead).", now=now)
+    return depth
 
 
 def _reap(run: Run, *, now: datetime) -> int:

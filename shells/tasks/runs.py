@@ -33,7 +33,10 @@ def sweep_outbox() -> int:
 
 @shared_task(name="runs.reap_leases", ignore_result=False, soft_time_limit=60, time_limit=90)
 def reap_leases() -> int:
-    return housekeeping.runs_reap_expired_leases(now=timezone.now())
+    now = timezone.now()
+    reaped = housekeeping.runs_reap_expired_leases(now=now)
+    housekeeping.runs_check_dead_letters(now=now)  # reaping is one way runs become dead
+    return reaped
 
 
 @shared_task(name="runs.purge_finished", ignore_result=False, soft_time_limit=600, time_limit=660)

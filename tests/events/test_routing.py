@@ -244,3 +244,10 @@ def test_paused_and_deleted_subscriptions_take_nothing(agent):
 def _tickwise(**overrides: object) -> dict[str, object]:
     from django.conf import settings
     return {**settings.TICKWISE, **overrides}
+
+
+def test_the_router_sweeper_is_a_beat_pulse_from_the_migrations():
+    from django_celery_beat.models import PeriodicTask
+
+    pulse = PeriodicTask.objects.get(task="events.sweep_unrouted")
+    assert (pulse.interval.every, pulse.interval.period, pulse.enabled) == (30, "seconds", True)

@@ -46,6 +46,8 @@ RETRYABLE_4XX = (408, 429)
 # A delivery younger than this is left to its own on-commit publish.
 PUBLISH_GRACE = timedelta(seconds=5)
 SWEEP_BATCH = 500
+# A receiver asking for more than this (a Retry-After of days) is waited on this long, as an agent is.
+RETRY_AFTER_CAP = 3600  # seconds
 LOST = "no outcome recorded: the worker was lost mid-attempt"
 
 
@@ -57,6 +59,7 @@ class Outcome:
     error: str = ""
     duration_ms: int | None = None
     permanent: bool = False
+    retry_after: int = 0  # the receiver's own minimum wait (a Retry-After in seconds), up to RETRY_AFTER_CAP
 
     @property
     def delivered(self) -> bool:
@@ -267,7 +270,13 @@ def _answered(response: httpx.Response, *, duration_ms: int) -> Outcome:
     permanent = 400 <= code < 500 and code not in RETRYABLE_4XX
     text = " ".join(response.text[:200].split())
     return Outcome(status_code=code, error=f"HTTP {code}" + (f": {text}" if text else ""),
-                   duration_ms=duration_ms, permanent=permanent)
+                   duration_ms=duration_ms, permanent=permanent, retry_after=_seconds(response.headers))
+
+
+def _seconds(headers: httpx.Headers) -> int:
+    """A ``Retry-After`` given in seconds; 0 when absent or an HTTP date (then the backoff alone decides)."""
+    value = headers.get("retry-after", "").strip()
+    return int(value) if value.isdigit() else 0
 
 
 def _record(delivery: OutboundDelivery, outcome: Outcome, *, now: datetime) -> str | None:
@@ -301,8 +310,9 @@ def _settle(delivery: OutboundDelivery, outcome: Outcome) -> dict[str, Any]:
         status = DeliveryStatus.DEAD
     else:
         # The retry waits in the database; the sweeper publishes it when due.
-        return {**fields, "status": DeliveryStatus.PENDING, "published_at": None,
-                "next_attempt_at": Now() + backoff(delivery.attempts)}
+        wait = max(backoff(delivery.attempts),
+                   timedelta(seconds=min(outcome.retry_after, RETRY_AFTER_CAP)))
+        return {**fields, "status": DeliveryStatus.PENDING, "published_at": None, "next_attempt_at": Now() + wait}
     return {**fields, "status": status, "next_attempt_at": None, "finished_at": Now()}
 
 

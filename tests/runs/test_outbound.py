@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -72,6 +73,7 @@ class Receiver:
         self.received: list[Received] = []
         self.statuses: deque[int] = deque()
         self.hold = False
+        self.headers: dict[str, str] = {}  # sent with every answer
         self.arrived = threading.Event()
         self.release = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -100,6 +102,8 @@ class Receiver:
                 if held:
                     receiver.release.wait(60)
                 self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")
@@ -225,6 +229,20 @@ def test_a_410_fails_the_delivery_without_a_retry(stack, waiter, receiver):
     assert len(receiver.received) == 1
     run.refresh_from_db()
     assert run.state == RunState.SUCCEEDED  # the delivery's state is its own
+
+
+def test_a_429_waits_at_least_its_retry_after(stack, waiter, receiver):
+    receiver.statuses.append(429)
+    receiver.headers["retry-after"] = "1000"
+    agent = Agent.objects.create(name="busy", completion_url=receiver.url)
+    stack.worker(extra_env=FAST)  # backoff of 1-2 s: only the receiver's wait explains a later retry
+
+    run = run_now(yearly(agent), now=timezone.now())
+    delivery = waiter(lambda: OutboundDelivery.objects.filter(run=run, attempts=1, claimed_until=None).first(),
+                      timeout=60, what="the first attempt to be recorded")
+
+    assert delivery.status == DeliveryStatus.PENDING and attempts(delivery) == [(1, 429)]
+    assert delivery.next_attempt_at - timezone.now() > timedelta(seconds=900)
 
 
 def test_a_redelivered_message_posts_nothing_more(stack, waiter, receiver):

@@ -85,7 +85,13 @@ def breaker_count(subscription: Subscription, *, member: str, now: datetime) -> 
 
 
 def _ledger_count(subscription: Subscription, *, now: datetime) -> int:
-    """The fail-safe: runs the subscription started in its window (since it was last held), from the ledger."""
+    """The fail-safe: runs the subscription started in its window (since it was last held), from the ledger.
+
+    The subscription's row is locked until the routing transaction ends, so
+    two routers of the same subscription count one after the other (each
+    sees the other's run), as the Lua script makes them do in Redis.
+    """
+    Subscription.objects.select_for_update().filter(id=subscription.id).values_list("id", flat=True).first()
     since = now - timedelta(seconds=subscription.breaker_window_seconds)
     if subscription.held_at is not None and subscription.held_at > since:
         since = subscription.held_at

@@ -83,3 +83,28 @@ def test_a_redelivered_route_task_starts_nothing_twice(stack, waiter):
            what="both subscriptions' runs to succeed")
     assert Run.objects.filter(agent=agent).count() == 2
     assert InboundEvent.objects.get(id=event.id).outcome == RoutingOutcome.ROUTED
+
+
+def test_a_flood_holds_the_subscription_and_a_successful_probe_closes_it(stack, waiter):
+    agent = Agent.objects.create(name="flooded", adapter="echo")
+    subscription = Subscription.objects.create(
+        agent=agent, workspace_id=agent.workspace_id, name="flood", event_type="flood.*", debounce_seconds=0,
+        breaker_limit=3, breaker_window_seconds=600, breaker_cooldown_seconds=2)
+    stack.worker(concurrency=2)
+    for n in range(6):
+        route_by_task(store(agent, "flood.x", {"n": n}), waiter)
+    runs = list(Run.objects.filter(agent=agent).order_by("id"))
+    assert [r.skip_reason for r in runs] == ["", "", "", "breaker_held", "breaker_held", "breaker_held"]
+    subscription.refresh_from_db()
+    assert subscription.breaker_state == "held"
+    # After the cool-down the next match is the probe; a real worker runs it.
+    waiter(lambda: (timezone.now() - subscription.held_at).total_seconds() > 2, timeout=10, what="the cool-down")
+    route_by_task(store(agent, "flood.x", {"n": "probe"}), waiter)
+    probe = Run.objects.filter(agent=agent).latest("id")
+    assert probe.state != RunState.SKIPPED
+    assert Subscription.objects.get(id=subscription.id).breaker_state == "probing"
+    waiter(lambda: Run.objects.filter(id=probe.id, state=RunState.SUCCEEDED).exists(), timeout=60,
+           what="the probe to succeed")
+    route_by_task(store(agent, "flood.x", {"n": "after"}), waiter)  # sees the probe's success: closed, runs
+    assert Subscription.objects.get(id=subscription.id).breaker_state == "closed"
+    assert Run.objects.filter(agent=agent).latest("id").skip_reason == ""

@@ -55,12 +55,13 @@ def utc_time(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "-"
 
 
-def state_badge(state: str, detail: str = "") -> SafeString:
+def state_badge(state: str, detail: str = "", *, short: bool = False) -> SafeString:
+    """A coloured state; ``short`` (for lists) shows the state's one word, with its full label as the tooltip."""
     label = RunState(state).label if state in RunState.values else state
     return format_html(
-        '<span class="tw-state tw-state-{}" style="background:{};color:#fff;border-radius:4px;padding:1px 6px;'
-        'white-space:nowrap">{}</span>{}', state, STATE_COLOURS.get(state, UNCOLOURED), label,
-        format_html(' <small>{}</small>', detail) if detail else "")
+        '<span class="tw-state tw-state-{}" title="{}" style="background:{};color:#fff;border-radius:4px;'
+        'padding:1px 6px;white-space:nowrap">{}</span>{}', state, label, STATE_COLOURS.get(state, UNCOLOURED),
+        state.capitalize() if short else label, format_html(' <small>{}</small>', detail) if detail else "")
 
 
 def duration(started: datetime | None, finished: datetime | None) -> str:
@@ -203,7 +204,7 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     @admin.display(description="state", ordering="state")
     def state_shown(self, run: Run) -> SafeString:
         detail = SkipReason(run.skip_reason).label if run.skip_reason in SkipReason.values else run.skip_reason
-        return state_badge(run.state, detail if run.state == RunState.SKIPPED else "")
+        return state_badge(run.state, detail if run.state == RunState.SKIPPED else "", short=True)
 
     @admin.display(description="schedule", ordering="schedule__name")
     def schedule_link(self, run: Run) -> str:

@@ -60,7 +60,7 @@ def test_the_list_shows_badges_links_local_ticks_durations_and_snippets(staff_cl
     make_run(schedule, state=RunState.SKIPPED, skip_reason="dst_gap", started_at=None, finished_at=None)
     make_run(None, agent=schedule.agent, trigger=Trigger.EVENT, tick=tick, state=RunState.UNKNOWN)
     html = page(staff_client, RUNS)
-    assert 'class="tw-state tw-state-succeeded" style="background:#1a7f37' in html
+    assert 'class="tw-state tw-state-succeeded" title="Succeeded" style="background:#1a7f37' in html
     assert "tw-state-dead" in html and "tw-state-unknown" in html
     assert "Local time does not exist (DST gap)" in html  # a skipped run says why
     assert f'<a href="/admin/schedules/schedule/{schedule.pk}/change/">morning</a>' in html

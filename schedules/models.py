@@ -160,6 +160,19 @@ class SessionMode(models.TextChoices):
     PERSISTENT = "persistent", "One persistent session"
 
 
+class CreatorKind(models.TextChoices):
+    """Who made a schedule: a person (admin, command), an API key, or an agent's run (its ``schedule`` tool)."""
+
+    PERSON = "person", "A person"
+    API_KEY = "api_key", "An API key"
+    AGENT_RUN = "agent_run", "An agent run"
+
+
+class PayloadType(models.TextChoices):
+    TASK = "task", "Task: the agent runs the input"
+    MESSAGE = "message", "Message: the input is delivered as it is, with no agent call"
+
+
 class FinishedReason(models.TextChoices):
     """Why a schedule has nothing left to fire; blank while it has."""
 
@@ -271,6 +284,32 @@ class Schedule(RegistryModel):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Origin (docs/autonomy.md): who made the schedule, and for one an agent made
+    # with its ``schedule`` tool, the run that asked (an id, not a key: the
+    # ledger's retention may delete the run, the schedule still says where it came from).
+    creator_kind = models.CharField(max_length=10, choices=CreatorKind.choices, default=CreatorKind.PERSON,
+                                    editable=False)
+    created_by_key = models.ForeignKey("workspaces.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", editable=False)
+    origin_run_id = models.BigIntegerField(null=True, blank=True, editable=False,
+                                           help_text="The agent run that created this schedule.")
+    origin_agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     editable=False)
+    origin_session_id = models.CharField(max_length=64, blank=True, editable=False)
+    # The origin run's chain: a wakeup's run continues it (docs/autonomy.md, "Chain budget").
+    origin_chain_id = models.CharField(max_length=32, blank=True, editable=False)
+    origin_wakeup_count = models.PositiveIntegerField(default=0, editable=False)
+    origin_chain_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # An idempotency key for the request that created it: a retried tool call finds this row.
+    origin_key = models.CharField(max_length=64, blank=True, editable=False)
+    reason = models.CharField(max_length=500, blank=True, editable=False,
+                              help_text="Why the schedule exists (shown to people).")
+    process_handle = models.CharField(
+        max_length=200, blank=True, editable=False,
+        help_text="A process this schedule watches: when it ends, the schedule is cancelled.")
+    payload_type = models.CharField(max_length=10, choices=PayloadType.choices, default=PayloadType.TASK,
+                                    editable=False)
+
     objects = ScheduleQuerySet.as_manager()
 
     class Meta:
@@ -283,6 +322,8 @@ class Schedule(RegistryModel):
                                    name="schedule_interval_positive"),
             models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False),
                                    name="schedule_once_has_run_at"),
+            models.UniqueConstraint(fields=["origin_key"], condition=~Q(origin_key=""),
+                                    name="schedule_unique_origin_key"),
             models.CheckConstraint(condition=Q(finished_reason="", finished_at__isnull=True)
                                    | (~Q(finished_reason="") & Q(finished_at__isnull=False)),
                                    name="schedule_finished_has_reason_and_time"),
@@ -292,10 +333,19 @@ class Schedule(RegistryModel):
             # the number of due ticks, not the number of schedules.
             models.Index(fields=["next_fire_at"], name="schedule_due_idx",
                          condition=Q(paused=False, deleted_at__isnull=True, next_fire_at__isnull=False)),
+            models.Index(fields=["process_handle"], name="schedule_process_idx",
+                         condition=~Q(process_handle="") & Q(deleted_at__isnull=True)),
+            models.Index(fields=["origin_session_id"], name="schedule_origin_session_idx",
+                         condition=Q(deleted_at__isnull=True, creator_kind="agent_run")),
         ]
 
     def __str__(self) -> str:
         return f"{self.agent.name}/{self.name}" if self.agent_id else self.name
+
+    @property
+    def is_wakeup(self) -> bool:
+        """A one-shot an agent's run asked for: its run has trigger ``wakeup`` and continues the run's chain."""
+        return self.origin_run_id is not None and self.kind == ScheduleKind.ONCE
 
     @property
     def awaits_completion(self) -> bool:
@@ -381,13 +431,14 @@ class Schedule(RegistryModel):
 
     def _clean_jitter(self) -> dict[str, str]:
         """Jitter must stay below the gap between ticks, or ticks would swap order."""
-        gap = self._shortest_gap()
+        gap = self.shortest_gap()
         if gap is not None and self.jitter_seconds >= gap.total_seconds():
             return {"jitter_seconds": f"Jitter must be shorter than the time between ticks "
                                       f"({int(gap.total_seconds())}s)."}
         return {}
 
-    def _shortest_gap(self) -> timedelta | None:
+    def shortest_gap(self) -> timedelta | None:
+        """The shortest time between two ticks (a cron's sampled over 800 days); None for a one-shot."""
         if self.kind == ScheduleKind.INTERVAL:
             return self.interval
         if self.kind != ScheduleKind.CRON:

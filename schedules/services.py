@@ -120,7 +120,7 @@ def _shown(moment: datetime | None) -> str:
 
 
 def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | None = None,
-                  actor: Actor | None = None) -> Schedule:
+                  actor: Actor | None = None, detail: str = "") -> Schedule:
     """Create or update a valid schedule (``schedule_validate``); a definition change bumps ``version``.
 
     The row is locked for the edit, so a beat firing it meanwhile either
@@ -135,7 +135,7 @@ def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | 
             _check_fires(schedule, None, now=now)
             schedule.save()  # the jitter seed is the primary key: plan after the insert
             schedule_plan_from(schedule, now=now)
-            _audit(actor, schedule, "create", now=now, before={}, version_before=None)
+            _audit(actor, schedule, "create", now=now, before={}, version_before=None, detail=detail)
         else:
             before, version_before = _merge_locked(schedule, now=now, expected_version=expected_version)
             if field_changes(before, _audited(schedule)):
@@ -221,14 +221,17 @@ def schedule_resume(schedule: Schedule, *, now: datetime, actor: Actor | None = 
 
 
 def schedule_delete(schedule: Schedule, *, now: datetime, actor: Actor | None = None,
-                    expected_version: int | None = None) -> None:
-    """Soft delete: the ledger keeps pointing at the schedule; its name is free for a new schedule."""
+                    expected_version: int | None = None, reason: str = "") -> None:
+    """Soft delete: the ledger keeps pointing at the schedule; its name is free for a new schedule.
+
+    ``reason`` is kept in the audit entry (a watched process ended, the agent cancelled it).
+    """
     with transaction.atomic():
         current = _locked(schedule, expected_version)
         Schedule.objects.filter(id=schedule.id).update(deleted_at=now, next_fire_at=None, next_tick_at=None,
                                                        version=F("version") + 1)
         schedule.deleted_at, schedule.version = now, current.version + 1
-        _audit(actor, schedule, "delete", now=now, before={}, version_before=current.version)
+        _audit(actor, schedule, "delete", now=now, before={}, version_before=current.version, detail=reason)
 
 
 def schedule_after_run(schedule_id: int, *, finished_at: datetime) -> None:

@@ -27,6 +27,8 @@ from schedules.authz import schedules_unauthorized, unauthorized_reason
 from schedules.models import Schedule
 from schedules.services import schedule_pause, schedules_record_finished
 
+from .tools.guardrails import wakeups_over_budget
+
 log = logging.getLogger("tickwise.beat")
 
 # Ticks looked at per schedule per loop; a longer backlog continues next loop.
@@ -82,8 +84,9 @@ def schedules_fire(schedules: Sequence[Schedule], *, now: datetime) -> int:
     plans = _plannable(schedules, now=now)
     schedules = [schedule for schedule in schedules if schedule.pk in plans]
     unauthorized = schedules_unauthorized(schedules)
-    dues = [_due(schedule, plans[schedule.pk], now=now, unauthorized=schedule.pk in unauthorized)
-            for schedule in schedules]
+    over_budget = wakeups_over_budget(schedules, now=now)
+    dues = [_due(schedule, plans[schedule.pk], now=now, unauthorized=schedule.pk in unauthorized,
+                 over_budget=schedule.pk in over_budget) for schedule in schedules]
     items = [(schedule, request) for schedule, due in zip(schedules, dues) for request in due.requests]
     inserted = runs_dispatch_many(items, now=now)
     started = Counter(schedule.pk for (schedule, _), run in zip(items, inserted)
@@ -121,7 +124,8 @@ def schedule_fire(schedule: Schedule, *, now: datetime) -> int:
     return schedules_fire([schedule], now=now)
 
 
-def _due(schedule: Schedule, plan: timing.Plan, *, now: datetime, unauthorized: bool = False) -> _Due:
+def _due(schedule: Schedule, plan: timing.Plan, *, now: datetime, unauthorized: bool = False,
+         over_budget: bool = False) -> _Due:
     assert schedule.next_tick_at is not None  # claimed as due: the due index has next_fire_at, set with it
     ticks = _after_completion_tick(schedule) if schedule.awaits_completion else [
         t for t in timing.ticks_between(plan, after=schedule.next_tick_at - timedelta(microseconds=1), until=now,
@@ -130,6 +134,10 @@ def _due(schedule: Schedule, plan: timing.Plan, *, now: datetime, unauthorized: 
         # Recorded, not run; the schedule is paused in the same transaction.
         return _Due(plan, ticks, tuple(DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=t.at, state=RunState.SKIPPED,
                                                        skip_reason=SkipReason.UNAUTHORIZED) for t in ticks))
+    if over_budget:
+        # A wakeup whose chain spent its self-wakeup budget: a row that says so, no run.
+        return _Due(plan, ticks, tuple(DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=t.at, state=RunState.SKIPPED,
+                                                       skip_reason=SkipReason.CHAIN_BUDGET) for t in ticks))
     policy = MissedPolicy(schedule.missed_policy, timedelta(seconds=schedule.missed_grace_seconds),
                           schedule.replay_cap, schedule.last_tick_at)
     decisions = missed_decide(policy, ticks, now=now)

@@ -26,6 +26,24 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     event_depth_limit = models.PositiveSmallIntegerField(
         default=8, help_text="Reactive hops a chain of events may take before its runs are skipped.")
+    # Guardrails on schedules agents make with their ``schedule`` tool (docs/autonomy.md).
+    agent_min_delay_seconds = models.PositiveIntegerField(
+        default=60, help_text="Shortest delay of an agent's one-shot schedule (wakeup).")
+    agent_max_delay_seconds = models.PositiveIntegerField(
+        default=30 * 86400, help_text="Longest delay of an agent's one-shot schedule.")
+    agent_min_interval_seconds = models.PositiveIntegerField(
+        default=900, help_text="Shortest interval of an agent's recurring schedule.")
+    agent_schedule_ttl_seconds = models.PositiveIntegerField(
+        default=7 * 86400, help_text="An agent's recurring schedule ends this long after it is made, "
+                                     "unless a person renews it.")
+    agent_max_per_session = models.PositiveIntegerField(
+        default=10, help_text="Active schedules an agent may have made in one session.")
+    agent_max_per_agent = models.PositiveIntegerField(
+        default=50, help_text="Active schedules one agent may have made.")
+    chain_max_wakeups = models.PositiveIntegerField(
+        default=100, help_text="Self-wakeups one causal chain may take; beyond, skipped: chain_budget.")
+    chain_max_age_seconds = models.PositiveIntegerField(
+        default=7 * 86400, help_text="How long a chain may keep waking itself; beyond, skipped: chain_budget.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,7 +22,7 @@ from core import internals, metrics
 from schedules.models import Agent, Schedule
 
 from .. import sql
-from ..models import TIMELINE_TRIGGERS, Run, RunState
+from ..models import TIMELINE_TRIGGERS, Run, RunState, Trigger
 from ..publish import publish_runs_on_commit
 
 log = logging.getLogger("tickwise.dispatch")
@@ -174,11 +174,12 @@ def _build_runs(items: Sequence[tuple[Schedule, DispatchRequest]], *, now: datet
 
 
 def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, started: int = 1) -> Run:
+    trigger = Trigger.WAKEUP if schedule.is_wakeup and request.trigger in TIMELINE_TRIGGERS else request.trigger
     key = idempotency_key(schedule_id=schedule.pk, version=schedule.version,
-                          tick_at=request.tick_at, trigger=request.trigger)
+                          tick_at=request.tick_at, trigger=trigger)
     terminal = request.state != RunState.PENDING
     return Run(
-        schedule=schedule, agent_id=schedule.agent_id, trigger=request.trigger,
+        schedule=schedule, agent_id=schedule.agent_id, trigger=trigger,
         tick_at=request.tick_at, schedule_version=schedule.version, state=request.state,
         skip_reason=request.skip_reason, missed_count=request.missed_count,
         idempotency_key=key, max_attempts=schedule.max_attempts,
@@ -187,9 +188,17 @@ def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, s
         lateness_ms=int((now - request.tick_at).total_seconds() * 1000),
         finished_at=now if terminal else None,
         session_id=_session_id(schedule), input=request.input, started_by_id=request.started_by_id,
-        chain_id=uuid.uuid4().hex, completion_url=schedule.completion_url,
-        **_policy_fields(RunPolicy.of(schedule)),
+        completion_url=schedule.completion_url, payload_type=schedule.payload_type,
+        **_causation(schedule, trigger).fields(), **_policy_fields(RunPolicy.of(schedule)),
     )
+
+
+def _causation(schedule: Schedule, trigger: str) -> Causation:
+    """A wakeup continues the chain of the run that asked for it, one self-wakeup further; a tick starts one."""
+    if trigger != Trigger.WAKEUP:
+        return Causation()
+    return Causation(chain_id=schedule.origin_chain_id, parent_run_id=schedule.origin_run_id,
+                     wakeup_count=schedule.origin_wakeup_count + 1, actor_id=schedule.origin_agent_id)
 
 
 def _session_id(schedule: Schedule) -> str:

@@ -37,6 +37,8 @@ from .tokens import run_token_mint
 log = logging.getLogger("tickwise.execute")
 
 HISTORY_LIMIT = 20
+# A ``message`` payload (a reminder an agent scheduled) is delivered as it is: no agent call, no LLM.
+MESSAGE = "message"
 
 
 class Unstartable(Exception):
@@ -83,7 +85,7 @@ def _prepare(run: Run) -> tuple[Adapter, str]:
         # An earlier attempt ran: "skipped" would say the tick never ran.
         raise Unstartable(f"agent {run.agent.name} became inactive before attempt {run.attempt + 1}")
     try:
-        adapter = adapter_for(run.agent.adapter)
+        adapter = adapter_for(MESSAGE if run.payload_type == MESSAGE else run.agent.adapter)
     except AdapterError as error:
         raise Unstartable(str(error)) from error
     try:
@@ -214,7 +216,8 @@ def render_input(run: Run) -> str:
 def _request(run: Run, run_input: str, heartbeat: Heartbeat, *, token: str = "") -> AgentRequest:
     hooks = run_hooks()
     return AgentRequest(
-        run_id=run.id, agent=run.agent.name, config=run.agent.config, input=run_input,
+        run_id=run.id, agent=run.agent.name, config={} if run.payload_type == MESSAGE else run.agent.config,
+        input=run_input,
         session_id=run.session_id, tick_at=run.tick_at, trigger=run.trigger,
         idempotency_key=run.idempotency_key, attempt=run.attempt,
         timeout_seconds=run.timeout_seconds,

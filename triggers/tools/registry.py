@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from ninja.schema import NinjaGenerateJsonSchema
 from pydantic import BaseModel
 from pydantic import ValidationError as ArgumentsInvalid
 
@@ -51,9 +52,15 @@ class Tool:
     function: Callable[..., dict[str, Any]]  # (ToolContext, model instance, *, now) -> dict
 
     def definition(self) -> dict[str, Any]:
-        """The OpenAI function tool (``{"type": "function", "function": {...}}``) for this tool."""
+        """The OpenAI function tool (``{"type": "function", "function": {...}}``) for this tool.
+
+        Its parameters come from the generator that writes the API's OpenAPI
+        document (ninja's, which leaves out ``default: null``), so the model
+        and an HTTP client read the same schema.
+        """
+        parameters = self.model.model_json_schema(schema_generator=NinjaGenerateJsonSchema)
         return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.model.model_json_schema()}}
+                                                 "parameters": parameters}}
 
 
 TOOLS: dict[str, Tool] = {}

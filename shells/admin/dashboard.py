@@ -47,16 +47,17 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
     scope = None if request.user.is_superuser else visible_workspaces(request)
     ledger = selectors.ledger_overview(now=now, workspaces=scope)
+    registry = selectors.schedule_overview(now=now, workspaces=scope)
     return {
         "now_utc": f"{now:%Y-%m-%d %H:%M:%S} UTC",
-        "registry": selectors.schedule_overview(now=now, workspaces=scope),
+        "registry": registry,
         "due_soon": [_due_row(schedule, now) for schedule in selectors.schedules_due_soon(now=now, workspaces=scope)],
         "in_trouble": list(selectors.schedules_in_trouble(workspaces=scope)),
         "ledger": ledger,
         "queues": [_queue_row(state, count) for state, count in
                    ((RunState.DEAD, ledger.dead), (RunState.UNKNOWN, ledger.unknown))],
         "states_24h": [_state_row(state, ledger.states_24h[state], ledger.since) for state in RunState.values],
-        "last_fired": _utc(ledger.last_scheduled_run_at),
+        "last_fired": _utc(registry.last_fired_tick_at),
         "pulses": pulses_last_seen() if request.user.is_superuser else [],
         "workers": workers_seen(),
         "alerts": open_alerts(scope),

@@ -230,3 +230,16 @@ TICKWISE.update({
     "METRICS_TOKEN": env_str("TICKWISE_METRICS_TOKEN", ""),
 })
 check_alert_webhook(TICKWISE)
+
+# Email (alerts to TICKWISE_ALERT_EMAILS): Django's mail settings, under their own names.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tickwise@localhost")
+if os.environ.get("EMAIL_FILE_PATH"):  # the file backend (a local stack, the tests)
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]

@@ -6,10 +6,12 @@ The end-to-end paths (a real worker posting to a real receiver) are in
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.checks import run_checks
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -56,6 +58,26 @@ def test_one_delivery_per_run_and_url_whoever_calls(transactional_db):
     with pytest.raises(IntegrityError), transaction.atomic():
         OutboundDelivery.objects.create(run=run, url=URL, webhook_id="msg_other", event_type="run.succeeded",
                                         payload={})
+
+
+def test_two_concurrent_ends_make_one_delivery(transactional_db):
+    """Two connections insert at once; the second waits on the first's row lock, then finds the conflict."""
+    agent = Agent.objects.create(name="raced", completion_url=URL)
+    run = ended_run(agent, "raced")
+    barrier = threading.Barrier(8)
+
+    def racer() -> int | None:
+        try:
+            barrier.wait()
+            return end(run)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: racer(), range(8)))
+
+    assert len([i for i in ids if i is not None]) == 1
+    assert OutboundDelivery.objects.filter(run=run).count() == 1
 
 
 def test_the_payload_is_the_run_as_it_ended(transactional_db):

@@ -49,6 +49,13 @@ def declared(kind: str) -> tuple[ConfigField, ...]:
         return ()
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON box that shows nothing, not ``null``, for a key that is not set."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 def _form_field(field: ConfigField) -> forms.Field:
     help_text = f"{field.help}{' Required.' if field.required else ''}"
     common: dict[str, Any] = {"required": False, "label": field.name, "help_text": help_text}
@@ -57,14 +64,14 @@ def _form_field(field: ConfigField) -> forms.Field:
     if field.type == "choice":
         return forms.ChoiceField(choices=[("", "-")] + [(c, c) for c in field.choices], **common)
     if field.type == "object":
-        return forms.JSONField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), **common)
+        return OptionalJSONField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), **common)
     if field.type == "textarea":
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), strip=False, **common)
     return forms.CharField(widget=forms.TextInput(attrs={"size": 60}), **common)
 
 
 class AgentFormBase(forms.ModelForm):
-    extra_config = forms.JSONField(
+    extra_config = OptionalJSONField(
         required=False, label="Other keys (JSON)", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Config keys the fields above do not list (or whose value is null), kept as they are.")
 

@@ -78,7 +78,10 @@ def countdown(moment: datetime, *, now: datetime) -> SafeString:
 
 
 def until_words(moment: datetime, *, now: datetime) -> str:
-    """"in 2h 05m 09s", "in 9s", or "due now" once it has passed (the JS says the same)."""
+    """"in 2d 3h 05m 09s", "in 9s", or "due now" once it has passed (the JS says the same).
+
+    Seconds always: a countdown that visibly moves says the page is live.
+    """
     seconds = int((moment - now).total_seconds())
     if seconds <= 0:
         return "due now"
@@ -86,7 +89,7 @@ def until_words(moment: datetime, *, now: datetime) -> str:
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"in {days}d {hours}h {minutes:02d}m"
+        return f"in {days}d {hours}h {minutes:02d}m {secs:02d}s"
     if hours:
         return f"in {hours}h {minutes:02d}m {secs:02d}s"
     return f"in {minutes}m {secs:02d}s" if minutes else f"in {secs}s"

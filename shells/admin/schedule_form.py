@@ -39,7 +39,7 @@ SHOWN = "%Y-%m-%d %H:%M:%S"
 HELP = {
     "kind": "Cron (calendar times in the schedule's zone), Interval (every N seconds) or One-shot (once).",
     "cron": "Five fields (minute hour day-of-month month day-of-week) or a macro (@daily), matched on the "
-            "wall clock of the Timezone below. The words under the list say how it reads.",
+            "wall clock of the Timezone below. The list and this page say it in words.",
     "interval_seconds": "Seconds between ticks, 1 to 366 days.",
     "interval_mode": "Fixed rate from the anchor (Start at, else when the schedule was created), or the next "
                      "tick an interval after the previous run ends.",

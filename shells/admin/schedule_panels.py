@@ -7,6 +7,7 @@ preview_schedule`` prints (``core.timing.ticks_between`` over
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,7 +135,7 @@ def _duration(run: Run) -> str:
 
 
 def _summary(run: Run, limit: int = 80) -> str:
-    text = run.error_message or run.skip_reason or ("" if run.output is None else str(run.output))
+    text = run.error_message or run.skip_reason or ("" if run.output is None else json.dumps(run.output))
     return text if len(text) <= limit else text[:limit] + "…"
 
 

@@ -73,7 +73,7 @@ def test_countdown_words() -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert until_words(now + timedelta(seconds=9), now=now) == "in 9s"
     assert until_words(now + timedelta(hours=2, minutes=5, seconds=9), now=now) == "in 2h 05m 09s"
-    assert until_words(now + timedelta(days=3, hours=1), now=now) == "in 3d 1h 00m"
+    assert until_words(now + timedelta(days=3, hours=1), now=now) == "in 3d 1h 00m 00s"
     assert until_words(now - timedelta(seconds=1), now=now) == "due now"
 
 

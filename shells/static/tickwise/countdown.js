@@ -8,7 +8,7 @@
     if (seconds <= 0) { return "due now"; }
     var days = Math.floor(seconds / 86400), hours = Math.floor(seconds % 86400 / 3600),
         minutes = Math.floor(seconds % 3600 / 60), secs = seconds % 60;
-    if (days) { return "in " + days + "d " + hours + "h " + pad(minutes) + "m"; }
+    if (days) { return "in " + days + "d " + hours + "h " + pad(minutes) + "m " + pad(secs) + "s"; }
     if (hours) { return "in " + hours + "h " + pad(minutes) + "m " + pad(secs) + "s"; }
     return minutes ? "in " + minutes + "m " + pad(secs) + "s" : "in " + secs + "s";
   }

@@ -1,8 +1,10 @@
 """The admin in a real browser: a live gunicorn, a real worker, and Debian's headless Chromium.
 
-``admin_url``: one gunicorn (2 workers) for the session, ``DEBUG=false``,
-serving the admin's static files through whitenoise (its finders: no
-collectstatic step), on the test database. ``browser``: one Chromium for the
+``admin_url``: one gunicorn (2 workers, 4 threads each) for the session,
+``DEBUG=false``, serving the admin's static files through whitenoise (its
+finders: no collectstatic step), on the test database; a server error's
+traceback goes to its log (``admin-gunicorn.log`` under the session's
+``admin-server`` folder). ``browser``: one Chromium for the
 session, driven through Debian's ``chromium-driver``; selenium-manager is
 never asked to download a browser or a driver (``SE_OFFLINE``), and a
 missing ``chromium`` fails the test with the command that installs it.
@@ -51,7 +53,12 @@ class AdminUser:
 def admin_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
     """The base URL of a live gunicorn serving the admin (``…/admin/``) with DEBUG off."""
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.CELERY_BROKER_URL,
-           "PYTHONUNBUFFERED": "1", "DEBUG": "false"}
+           "PYTHONUNBUFFERED": "1", "DEBUG": "false",
+           # A 500's traceback in the server's log (see server_settings).
+           "DJANGO_SETTINGS_MODULE": "tests.shells.browser.server_settings",
+           # Threads: Chromium opens spare connections it may never use, and each
+           # would hold a sync worker until gunicorn's timeout.
+           "GUNICORN_CMD_ARGS": "--threads 4"}
     server = Stack(env, tmp_path_factory.mktemp("admin-server"))
     try:
         api = start_api(server, name="admin-gunicorn")

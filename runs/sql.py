@@ -21,6 +21,7 @@ from core.prepared import Prepared
 from schedules.models import Agent, Schedule
 
 from .models import AgentCall, CallState, Run, RunState
+from .outbound import OutboundDelivery
 
 RUN = Run._meta.db_table
 CALL = AgentCall._meta.db_table
@@ -205,3 +206,21 @@ class RunInsert:
 @functools.cache
 def run_insert() -> RunInsert:
     return RunInsert([field for field in Run._meta.concrete_fields if not field.primary_key])
+
+
+# --- outbound: a completion webhook's delivery row, once per (run, url) ----------------
+
+def _outbound_insert() -> str:
+    col = {name: column(OutboundDelivery, name) for name in (
+        "run", "url", "webhook_id", "event_type", "payload", "status", "attempts", "next_attempt_at", "last_error",
+        "created_at")}
+    return (f"INSERT INTO {OutboundDelivery._meta.db_table} ({col['run']}, {col['url']}, {col['webhook_id']}, "
+            f"{col['event_type']}, {col['payload']}, {col['status']}, {col['attempts']}, {col['next_attempt_at']}, "
+            f"{col['last_error']}, {col['created_at']}) "
+            "VALUES (%(run)s, %(url)s, %(webhook_id)s, %(event_type)s, %(payload)s::jsonb, %(status)s, 0, "
+            "statement_timestamp(), '', statement_timestamp()) "
+            f"ON CONFLICT ({col['run']}, {col['url']}) DO NOTHING RETURNING id")
+
+
+# Due at once; a second end of the same run (or a race) inserts nothing and returns no row.
+OUTBOUND_INSERT = _outbound_insert()

@@ -31,10 +31,10 @@ from django.db.models.functions import Now
 
 from core.faults import fault_point
 
+from .. import sql
 from ..models import TERMINAL_STATES, Run, RunState
 from ..outbound import DeliveryStatus, OutboundAttempt, OutboundDelivery
 from ..publish import BROKER_ERRORS
-from ..sql import column
 from .signing import SigningSecretError, signature_headers, signer
 
 log = logging.getLogger("tickwise.outbound")
@@ -132,24 +132,13 @@ def completion_payload(ended: EndedRun) -> dict[str, Any]:
 
 
 def _insert(run_id: int, url: str, ended: EndedRun) -> int | None:
-    table, col = OutboundDelivery._meta.db_table, _columns()
-    statement = (
-        f"INSERT INTO {table} ({col['run']}, {col['url']}, {col['webhook_id']}, {col['event_type']}, "
-        f"{col['payload']}, {col['status']}, {col['attempts']}, {col['next_attempt_at']}, {col['last_error']}, "
-        f"{col['created_at']}) VALUES (%s, %s, %s, %s, %s::jsonb, %s, 0, statement_timestamp(), '', "
-        f"statement_timestamp()) ON CONFLICT ({col['run']}, {col['url']}) DO NOTHING RETURNING id")
-    payload = json.dumps(completion_payload(ended), cls=DjangoJSONEncoder)
+    params: dict[str, str | int] = {
+        "run": run_id, "url": url, "webhook_id": f"msg_{uuid.uuid4().hex}", "event_type": f"run.{ended.state}",
+        "payload": json.dumps(completion_payload(ended), cls=DjangoJSONEncoder), "status": DeliveryStatus.PENDING}
     with connection.cursor() as cursor:
-        cursor.execute(statement, [run_id, url, f"msg_{uuid.uuid4().hex}", f"run.{ended.state}", payload,
-                                   DeliveryStatus.PENDING])
+        cursor.execute(sql.OUTBOUND_INSERT, params)
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-def _columns() -> dict[str, str]:
-    names = ("run", "url", "webhook_id", "event_type", "payload", "status", "attempts", "next_attempt_at",
-             "last_error", "created_at")
-    return {name: column(OutboundDelivery, name) for name in names}
 
 
 # --- publishing -------------------------------------------------------------------

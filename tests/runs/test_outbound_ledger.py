@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.core.checks import run_checks
@@ -18,7 +19,7 @@ from django.utils import timezone
 from runs.models import Run, RunState, SkipReason
 from runs.outbound import DeliveryStatus, OutboundDelivery
 from runs.services.dispatch import UnscheduledRequest, run_dispatch_unscheduled
-from runs.services.outbound import outbound_on_run_end
+from runs.services.outbound import outbound_on_run_end, outbound_sweep
 from runs.services.signing import SigningSecretError, signer
 from schedules.models import Agent
 from tests.shells.api.conftest import make_caller  # noqa: F401  (a fixture)
@@ -78,6 +79,29 @@ def test_two_concurrent_ends_make_one_delivery(transactional_db):
 
     assert len([i for i in ids if i is not None]) == 1
     assert OutboundDelivery.objects.filter(run=run).count() == 1
+
+
+def test_the_sweeper_sends_only_deliveries_without_a_live_message(transactional_db):
+    agent = Agent.objects.create(name="swept", completion_url=URL)
+    delivery = OutboundDelivery.objects.filter(pk=end(ended_run(agent, "swept")))
+    now = timezone.now()
+    delivery.update(published_at=None)  # as if the process died between its commit and its publish
+
+    assert outbound_sweep(now=now) == 0  # within the grace: its own on-commit publish may still come
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 1
+    assert delivery.get().published_at is not None
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 0  # published: not again
+
+    delivery.update(attempts=1, claimed_until=now + timedelta(minutes=1))  # an attempt in flight
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 0
+    delivery.update(claimed_until=now - timedelta(seconds=1))  # its worker died: the claim ran out
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 1
+    assert delivery.get().claimed_until is None
+
+    delivery.update(published_at=None, next_attempt_at=now + timedelta(minutes=5))  # a retry, not yet due
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 0
+    delivery.update(next_attempt_at=now - timedelta(seconds=1))
+    assert outbound_sweep(now=now + timedelta(seconds=6)) == 1
 
 
 def test_the_payload_is_the_run_as_it_ended(transactional_db):

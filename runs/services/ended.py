@@ -91,7 +91,8 @@ def count_failure(schedule_id: int, *, now: datetime) -> None:
 
 def _last_error(schedule_id: int) -> str:
     """The latest failure's category and message, for the alert's detail."""
-    last = (Run.objects.filter(schedule_id=schedule_id).exclude(error_message="").order_by("-id")
+    # Newest tick first: the run history index (schedule, -tick_at), not a walk of the primary key.
+    last = (Run.objects.filter(schedule_id=schedule_id).exclude(error_message="").order_by("-tick_at")
             .values_list("error_category", "error_message").first())
     return f"last error ({last[0] or 'uncategorised'}): {last[1]}" if last else ""
 

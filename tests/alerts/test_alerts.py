@@ -137,3 +137,29 @@ def test_auto_pause_raises_one_alert_for_the_schedule(db):
                                                           agent.workspace_id)
     assert "echo configured to fail" in alert.detail
     assert Run.objects.filter(schedule=schedule).count() == 3
+
+
+def test_the_slack_format_is_an_incoming_webhook_message(db):
+    from alerts.channels import webhook_body
+
+    now = timezone.now()
+    raised = raise_pause(now)
+    body = webhook_body(Alert.objects.get(id=raised.alert_id), notification=1, fmt="slack", now=now)
+    assert body["text"].startswith(":rotating_light: *nightly auto-paused*\n3 failures")
+    assert body["tickwise"]["kind"] == "auto_pause"
+
+
+@pytest.mark.parametrize(("conf", "says"), [
+    ({"ALERT_WEBHOOK_URL": "ftp://x", "ALERT_WEBHOOK_SECRET": SECRET},
+     r"TICKWISE_ALERT_WEBHOOK_URL must be an http\(s\) URL"),
+    ({"ALERT_WEBHOOK_URL": "https://x", "ALERT_WEBHOOK_SECRET": "hunter2"}, "whsec_"),
+    ({"ALERT_WEBHOOK_URL": "https://x", "ALERT_WEBHOOK_SECRET": ""}, "set a whsec_ secret"),
+])
+def test_a_webhook_setting_that_cannot_work_stops_the_process_naming_the_variable(conf, says):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from scheduler_project.env import check_alert_webhook
+
+    with pytest.raises(ImproperlyConfigured, match=says):
+        check_alert_webhook({"ALERT_WEBHOOK_FORMAT": "standard", **conf})
+    check_alert_webhook({"ALERT_WEBHOOK_FORMAT": "slack", "ALERT_WEBHOOK_URL": "https://x", "ALERT_WEBHOOK_SECRET": ""})

@@ -119,3 +119,15 @@ def match_check(match: object) -> None:
         if not isinstance(value, Scalar):
             raise SubscriptionInvalid("match", f"{path}: the value must be a string, number, boolean or null, "
                                                f"not {type(value).__name__}")
+        if isinstance(value, str) and not _storable(value):
+            raise SubscriptionInvalid("match", f"{path}: the value holds a NUL or a lone surrogate, "
+                                               "which no event can carry")
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL's JSON refuses NUL and text that is not UTF-8 (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

@@ -50,6 +50,7 @@ def test_subscription_crud_with_versions_and_audit(admin):
     ({"event_type": "bad type"}, "event_type"),
     ({"match": {"repo": "web"}}, "match"),           # not under an event field
     ({"match": {"data.repo": ["web"]}}, "match"),    # not a scalar
+    ({"match": {"data.repo": "a\u0000b"}}, "match"),  # no event can carry it
     ({"input_template": "{{event.nope}}"}, "input_template"),
     ({"input_template": "{{run_number}}"}, "input_template"),
     ({"session_mode": "keyed"}, "session_key"),

@@ -29,6 +29,7 @@ from events.services import breaker
 from events.services.ingest import payload_digest
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
+from runs.sql import column
 from triggers.waits import waitpoints_complete_for_event
 from workspaces.audit import Actor, audit_record
 
@@ -39,7 +40,8 @@ log = logging.getLogger("tickwise.events.routing")
 # a second router meets the existing row and gets nothing back, "already
 # routed". ``created_at`` is the router's ``now`` (the debounce and breaker
 # windows are measured on it). The routing layer's only hand-written statement.
-_ROUTE_INSERT = (f"INSERT INTO {Route._meta.db_table} (event_id, subscription_id, created_at) "
+_ROUTE_COLUMNS = ", ".join(column(Route, name) for name in ("event", "subscription", "created_at"))
+_ROUTE_INSERT = (f"INSERT INTO {Route._meta.db_table} ({_ROUTE_COLUMNS}) "
                  f"VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING id")
 
 

@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="reuse the database when it already has the sizes asked")
+    parser.add_argument("--proposed-indexes", action="store_true",
+                        help="measure with the ledger indexes docs/admin.md proposes (created in this database only)")
     args = parser.parse_args()
     with bench_stores(DATABASE, REDIS_DB, fresh=not args.keep, ALLOWED_HOSTS="testserver"):
         run(args)
@@ -50,10 +52,29 @@ def run(args: argparse.Namespace) -> None:
         registry_create(args.schedules, now=now)
         ledger_create(args.runs, now=now)
         print(f"filled {args.schedules:,} schedules and {args.runs:,} runs in {time.perf_counter() - started:.0f} s")
+    indexes_set(proposed=args.proposed_indexes)
     print(machine("django", "psycopg"))
+    print(f"proposed indexes: {'yes' if args.proposed_indexes else 'no (the schema as migrated)'}")
     pages(args.repeat)
     figures(args.repeat)
     plans()
+
+
+# Not in the migrations (yet): docs/admin.md, "What the ledger's size costs", says why they would help.
+PROPOSED_INDEXES = {
+    "bench_run_tick_idx": "ON runs_run (tick_at DESC, id DESC)",
+    "bench_run_dead_letter_idx": "ON runs_run (state) WHERE state IN ('dead', 'unknown')",
+}
+
+
+def indexes_set(*, proposed: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name, definition in PROPOSED_INDEXES.items():
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {name} {definition}" if proposed else
+                           f"DROP INDEX IF EXISTS {name}")
+        cursor.execute("ANALYZE runs_run")
 
 
 def pages(repeat: int) -> None:
@@ -102,7 +123,7 @@ def figures(repeat: int) -> None:
 
     now = timezone.now()
     parts: list[tuple[str, Callable[[], Any]]] = [
-        ("ledger_overview (runs, one query)", lambda: selectors.ledger_overview(now=now)),
+        ("ledger_overview (runs, two queries)", lambda: selectors.ledger_overview(now=now)),
         ("schedule_overview (schedules, one query)", lambda: selectors.schedule_overview(now=now)),
         ("schedules_due_soon", lambda: list(selectors.schedules_due_soon(now=now))),
         ("schedules_in_trouble", lambda: list(selectors.schedules_in_trouble())),

@@ -33,7 +33,7 @@ VARYING = {
     "idempotency_key": "'bench-' || n",
     "run_number": "n / %(schedules)s + 1",
     "attempt": "1",
-    "lateness_ms": "mod(n * 7919, 2000)",
+    "lateness_ms": "mod(n::bigint * 7919, 2000)",
     "created_at": "%(now)s - make_interval(hours => (n / %(schedules)s)::int * " + str(HOURS_BETWEEN_RUNS) + ")",
     "started_at": "%(now)s - make_interval(hours => (n / %(schedules)s)::int * " + str(HOURS_BETWEEN_RUNS) + ")",
     "finished_at": "%(now)s - make_interval(hours => (n / %(schedules)s)::int * " + str(HOURS_BETWEEN_RUNS)

@@ -1,4 +1,10 @@
-"""Admin for alerts: the episodes, newest first, each with its deliveries; resolve closes an episode."""
+"""Admin for alerts: the episodes, newest first, each with its deliveries; resolve closes an episode.
+
+Scoped as the rest of the admin: staff who are not superusers see the alerts
+of their workspaces (and resolve them as ``operator``); the alerts about the
+whole installation (the dead-letter queue, stalled housekeeping) have no
+workspace and are for superusers.
+"""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -8,6 +14,8 @@ from django.utils import timezone
 
 from alerts.models import Alert, AlertDelivery
 from alerts.services import alert_resolve
+
+from .scoping import WorkspaceScopedAdmin
 
 
 class AlertDeliveryInline(admin.TabularInline):
@@ -35,7 +43,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     list_display = ["title", "kind", "workspace", "opened_at", "last_raised_at", "raised_count", "notifications",
                     "resolved_at"]
     list_filter = [OpenFilter, "kind", "workspace"]
@@ -51,6 +59,6 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resolve the selected alerts")
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        closed = alert_resolve(list(queryset.values_list("id", flat=True)), by=request.user.get_username(),
-                               now=timezone.now())
+        allowed = [alert.id for alert in queryset.select_related("workspace") if self.may_operate(request, alert)]
+        closed = alert_resolve(allowed, by=request.user.get_username(), now=timezone.now())
         self.message_user(request, f"Resolved {closed} alert(s).", messages.SUCCESS)

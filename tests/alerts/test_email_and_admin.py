@@ -43,3 +43,24 @@ def test_the_admin_lists_alerts_and_resolves_them(db):
                        follow=True)
     assert b"Resolved 1 alert(s)." in done.content
     assert Alert.objects.get(id=raised.alert_id).resolved_by == "root"
+
+
+def test_staff_see_and_resolve_only_their_workspaces_alerts(db):
+    from django.contrib.auth.models import Permission
+
+    from workspaces.models import Membership, Role, Workspace
+
+    mine, theirs = Workspace.objects.create(slug="mine", name="Mine"), Workspace.objects.create(slug="t", name="T")
+    user = User.objects.create_user("op", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="alerts"))
+    Membership.objects.create(workspace=mine, user=user, role=Role.OPERATOR)
+    now = timezone.now()
+    ours = alert_raise(AlertKind.AUTO_PAUSE, key="schedule:1", title="ours", detail="", workspace_id=mine.id, now=now)
+    alert_raise(AlertKind.AUTO_PAUSE, key="schedule:2", title="theirs", detail="", workspace_id=theirs.id, now=now)
+    alert_raise(AlertKind.DLQ_GROWTH, key="dlq", title="installation-wide", detail="", now=now)
+    client = Client()
+    client.login(username="op", password="pw")
+    listing = client.get("/admin/alerts/alert/").content.decode()
+    assert "ours" in listing and "theirs" not in listing and "installation-wide" not in listing
+    client.post("/admin/alerts/alert/", {"action": "resolve_selected", "_selected_action": [ours.alert_id]})
+    assert Alert.objects.get(id=ours.alert_id).resolved_by == "op"

@@ -81,8 +81,9 @@ def event_route(event_id: int, *, now: datetime) -> Routed | None:
 def subscriptions_matching(event: InboundEvent, view: dict[str, Any]) -> list[Subscription]:
     """The live subscriptions of the event's workspace that take it, in id order (a stable routing order)."""
     prefixes = _type_prefixes(event.type)
+    # A subscription of a deleted agent is as good as deleted (its runs would have nowhere to go).
     candidates = (Subscription.objects.filter(workspace_id=event.workspace_id, deleted_at__isnull=True,
-                                              paused=False)
+                                              paused=False, agent__deleted_at__isnull=True)
                   .filter(Q(event_type=event.type) | Q(event_type__in=prefixes))
                   .select_related("agent", "workspace").order_by("id"))
     return [s for s in candidates if type_matches(s.event_type, event.type) and payload_matches(s.match, view)]

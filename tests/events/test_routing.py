@@ -238,6 +238,8 @@ def test_the_sweeper_routes_events_left_pending(agent):
 def test_paused_and_deleted_subscriptions_take_nothing(agent):
     subscribe(agent, "paused", "a.b", paused=True)
     subscribe(agent, "gone", "a.b", deleted_at=NOW)
+    retired = Agent.objects.create(name="retired", deleted_at=NOW)
+    subscribe(retired, "orphaned", "a.b")
     assert event_route(store("a.b").id, now=NOW).outcome == RoutingOutcome.NO_MATCH
 
 

@@ -185,7 +185,7 @@ def _workspace_of(run: Run) -> int:
 
 def _park(run: Run, waitpoint: Waitpoint, *, output: Any, now: datetime) -> None:
     """The fenced move to ``waiting``; the attempt's call is closed as answered. Not a failure, not an end."""
-    stored = output if output is not None else {"waitpoint": str(waitpoint.id), "kind": waitpoint.kind}
+    stored = output if output is not None else _parked_output(waitpoint)
     parked = Run.objects.fenced(run.id, run.fencing_token).update(
         state=RunState.WAITING, finished_at=now, lease_expires_at=None, output=stored,
         error_category="", error_message="")
@@ -194,6 +194,19 @@ def _park(run: Run, waitpoint: Waitpoint, *, output: Any, now: datetime) -> None
     AgentCall.objects.filter(run_id=run.id, attempt=run.attempt, state=CallState.INTENT).update(
         state=CallState.SUCCEEDED, finished_at=now)
     metrics.run_finished(run.trigger, RunState.WAITING)
+
+
+def _parked_output(waitpoint: Waitpoint) -> dict[str, Any]:
+    """The parked attempt's output; its ``message`` is the assistant's turn in the session's history.
+
+    A chat agent's resume gets the session's history (``session_history``):
+    this turn says what the conversation waited for, and the resume's input,
+    the completion, follows it as the next message.
+    """
+    said = f"Waiting on {waitpoint.kind} waitpoint {waitpoint.id}" + (f": {waitpoint.reason}" if waitpoint.reason
+                                                                      else "")
+    return {"waitpoint": str(waitpoint.id), "kind": waitpoint.kind,
+            "message": {"role": "assistant", "content": said}}
 
 
 def _lock_events(workspace_id: int) -> None:

@@ -235,10 +235,15 @@ def tools_url(run: Run) -> str:
 
 
 def session_history(run: Run) -> list[dict[str, str]]:
-    """Earlier exchanges of a persistent session, oldest first (for chat adapters)."""
+    """Earlier exchanges of a persistent session, oldest first (for chat adapters).
+
+    A run parked on a waitpoint (``waiting``) is part of the conversation: its
+    resume, the next run of the session, carries the completion as its input.
+    """
     if run.session_mode != "persistent":
         return []
-    earlier = (Run.objects.filter(session_id=run.session_id, state=RunState.SUCCEEDED, id__lt=run.id)
+    answered = (RunState.SUCCEEDED, RunState.WAITING)
+    earlier = (Run.objects.filter(session_id=run.session_id, state__in=answered, id__lt=run.id)
                .order_by("-id").values_list("input", "output")[:HISTORY_LIMIT])
     history: list[dict[str, str]] = []
     for run_input, output in reversed(earlier):

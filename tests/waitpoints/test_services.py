@@ -5,6 +5,7 @@ attempt); ``now`` is passed in.
 """
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from pydantic import ValidationError
 
 from runs.models import Run, RunState, SkipReason, Trigger
+from runs.services.execute import session_history
 from schedules.models import Agent
 from triggers.waits import (
     WaitIn,
@@ -99,3 +101,16 @@ def test_the_callback_signature_is_the_servers_and_the_ids():
     assert not callback_signature_valid(parked.waitpoint.id, signature.upper())
     assert not callback_signature_valid(parked.waitpoint.id, "")
     assert not callback_signature_valid(str(run.id), signature)
+
+
+def test_a_chat_agents_resume_hears_the_parked_exchange_then_the_completion():
+    run = running_run()
+    Run.objects.filter(id=run.id).update(input="deploy web once approved")
+    parked = waitpoint_create(run.id, WaitIn(kind="token", timeout_seconds=60, reason="approval"), now=NOW)
+    done = waitpoint_complete(parked.waitpoint.id, payload={"approved": True}, by="test", now=NOW)
+    resume = Run.objects.get(id=done.waitpoint.resume_run_id)
+    assert resume.session_mode == "persistent" and resume.session_id == run.session_id
+    assert session_history(resume) == [
+        {"role": "user", "content": "deploy web once approved"},
+        {"role": "assistant", "content": f"Waiting on token waitpoint {parked.waitpoint.id}: approval"}]
+    assert json.loads(resume.input)["payload"] == {"approved": True}  # the next user message

@@ -63,7 +63,7 @@ def source_clean(source: WebhookSource) -> None:
     problems = secrets_validate(source.secrets)
     if problems:
         errors["secrets"] = problems
-    if not 1 <= source.body_limit_bytes <= MAX_BODY_LIMIT:
+    if isinstance(source.body_limit_bytes, int) and not 1 <= source.body_limit_bytes <= MAX_BODY_LIMIT:
         errors["body_limit_bytes"] = [f"must be between 1 and {MAX_BODY_LIMIT}"]
     if errors:
         raise ValidationError(errors)

@@ -8,6 +8,7 @@ triggers honour ``Idempotency-Key`` (``idempotency``).
 """
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,15 @@ class TickwiseAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:
+        # Built once per process: the operations never change at run time, and building the
+        # document takes seconds on a busy machine, which every GET of openapi.json paid.
+        cache: dict[str, Any] = self.__dict__.setdefault("_openapi_documents", {})
+        key = repr((path_prefix, sorted((path_params or {}).items())))
+        if key not in cache:
+            cache[key] = self._openapi_build(path_prefix=path_prefix, path_params=path_params)
+        return copy.deepcopy(cache[key])
+
+    def _openapi_build(self, *, path_prefix: str | None, path_params: dict[str, Any] | None) -> Any:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         for operations in schema["paths"].values():
             for operation in operations.values():

@@ -24,7 +24,7 @@ from .auth import ADMIN, VIEWER, Principal, principal
 from .errors import saving
 from .idempotency import idempotent
 from .pagination import MAX_CURSOR, page
-from .problems import Problem, ProblemOut, not_found
+from .problems import Problem, ProblemOut, field_errors, not_found
 from .responses import json_response
 from .versions import if_match, not_modified
 
@@ -106,6 +106,9 @@ def source_out(source: WebhookSource) -> SourceOut:
 
 def _fields(body: SourcePatch) -> dict[str, Any]:
     values = body.model_dump(mode="json", exclude_unset=True)
+    nulls = sorted(name for name, value in values.items() if value is None)
+    if nulls:  # every field of a source has a value; leave one out to keep it (or take the default)
+        raise field_errors({name: ["may not be null"] for name in nulls})
     if "secrets" in values:
         values["secrets"] = [{"env": s["env"], "retire_at": s.get("retire_at")} for s in values["secrets"]]
     return values

@@ -34,6 +34,8 @@ def test_a_secret_value_in_place_of_a_name_is_refused_naming_the_field(api_as, m
     assert "secrets.0.env" in field_names(assert_problem(refused, 422, "validation-error"))
     unknown = admin.post("/sources", json={**BODY, "kind": "gitlab"})
     assert "kind" in field_names(assert_problem(unknown, 422, "validation-error"))
+    nulls = admin.post("/sources", json={**BODY, "body_limit_bytes": None, "type_field": None})
+    assert {"body_limit_bytes", "type_field"} <= field_names(assert_problem(nulls, 422, "validation-error"))
     assert not WebhookSource.objects.exists()
 
 

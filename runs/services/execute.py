@@ -134,10 +134,23 @@ def _succeeded(claim: Claim, output: object, *, cancelled: bool, now: datetime) 
         return outcome.record_success(claim, output, cancelled=cancelled)
     with transaction.atomic():
         stored = apply(claim.run, output, now)
+        if _parked(claim, stored):
+            return RunState.WAITING  # a ``wait`` directive parked the attempt: the park is its outcome
         state = outcome.record_success(claim, stored, cancelled=cancelled)
         if state is None:
             transaction.set_rollback(True)
     return state
+
+
+def _parked(claim: Claim, output: object) -> bool:
+    """Whether the directives parked this attempt on a waitpoint; if so, the answer is stored on it.
+
+    The park (``triggers.waits``) moved the run from ``running`` to
+    ``waiting`` under the same token, in this transaction: not a success
+    to record, and not a stale attempt to roll back.
+    """
+    parked = Run.objects.fenced(claim.run.id, claim.token, RunState.WAITING)
+    return bool(parked.update(output=outcome.storable(output)))
 
 
 def _after(now: datetime, started: float) -> datetime:

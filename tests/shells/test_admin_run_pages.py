@@ -229,6 +229,9 @@ def test_the_dashboard_counts_a_known_ledger(staff_client, schedule):
     assert 'id="tw-queue-dead" href="/admin/runs/run/?state__exact=dead"' in html
     assert f'<a href="/admin/schedules/schedule/{failing.pk}/change/">' in html
     assert "2 / limit 5" in html and "auto-paused after 5 consecutive failures" in html
+    # The 24 hours' figures link to the runs they count.
+    [link] = [row["url"] for row in response.context["states_24h"] if row["state"] == RunState.DEAD]
+    assert len(listed_ids(page(staff_client, link))) == 1
 
 
 def test_the_dashboard_query_count_does_not_grow_with_the_ledger(staff_client, schedule,

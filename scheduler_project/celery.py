@@ -9,14 +9,15 @@ from celery import Celery, signals
 from celery.utils.threads import bound_open_broker_sockets
 from celery.worker import consumer
 
-from .logs import connect_celery
+from . import logs, metrics_server
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler_project.settings")
 
 app = Celery("tickwise")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-connect_celery(signals)  # json logs: Django's LOGGING, not Celery's text handlers
+logs.connect_celery(signals)  # json logs: Django's LOGGING, not Celery's text handlers
+metrics_server.connect_celery(signals)  # TICKWISE_METRICS_BIND: this host's counters on a port
 
 logger = logging.getLogger("tickwise.worker")
 

@@ -16,7 +16,8 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from runs.models import Run, RunState
+from runs.models import Run, RunState, Trigger
+from runs.services.dispatch import DispatchRequest, run_dispatch
 from scheduler_project import cli
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
@@ -118,3 +119,27 @@ def test_schedules_by_state_tells_auto_paused_from_paused(settings, db, reason):
     found = samples(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
     states = by_labels(found, "tickwise_schedules", "state")
     assert states == Counter({("auto_paused" if reason.startswith("auto") else "paused",): 1})
+
+
+def test_a_worker_serves_its_hosts_counters_on_a_port_when_asked(stack, waiter):
+    """For a worker in a container of its own: ``TICKWISE_METRICS_BIND``."""
+    port = free_port()
+    stack.worker(extra_env={"TICKWISE_METRICS_BIND": f"127.0.0.1:{port}"})
+    schedule = Schedule.objects.create(agent=Agent.objects.create(name="ok"), name="s", cron="0 3 * * *")
+    now = timezone.now()
+    run = run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=now), now=now)
+    waiter(lambda: Run.objects.get(id=run.id).state == RunState.SUCCEEDED, timeout=30, what="the run")
+    found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+    finished = by_labels(found, "tickwise_runs_finished_total", "trigger", "state", "error_category")
+    assert finished == Counter({("manual", "succeeded", ""): 1})
+    assert "tickwise_due_lag_seconds" not in found, "the database gauges are the web's"
+
+
+@pytest.mark.parametrize("raw", ["9100", "host:", ":9100", "host:99999"])
+def test_a_malformed_metrics_bind_is_refused_by_name(raw):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from scheduler_project.metrics_server import bind_address
+
+    with pytest.raises(ImproperlyConfigured, match="TICKWISE_METRICS_BIND must be host:port"):
+        bind_address(raw)

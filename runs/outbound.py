@@ -40,6 +40,7 @@ class OutboundDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "outbound deliveries"
         constraints = [models.UniqueConstraint(fields=["run", "url"], name="outbound_one_per_run_url")]
         indexes = [
             # The sweeper: pending deliveries by when they are due.

@@ -48,6 +48,7 @@ class Migration(migrations.Migration):
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='runs.run')),
             ],
             options={
+                'verbose_name_plural': 'outbound deliveries',
                 'ordering': ['-id'],
             },
         ),

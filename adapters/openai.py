@@ -17,13 +17,23 @@ Config:
 Messages are the system prompt, then ``request.extra["history"]`` (the earlier
 turns of a persistent session, supplied by the execute service), then the
 rendered input as the user message. The output is ``{"content", "model",
-"usage", "message"}``; ``message`` is the assistant turn to append to the
-session's history.
+"usage", "message"}`` (and ``"tool_rounds", "tool_calls"`` when tools were
+offered); ``message`` is the assistant turn to append to the session's history.
+
+Tools (docs/autonomy.md): the run's tools (``request.tools``, from one
+pydantic model each) are offered as function tools; each tool call is run
+through Tickwise's executor (``request.tool_executor``, the same service as
+the tools API), its answer sent back as a ``tool`` message, and the
+conversation continues until the model answers in words, for at most
+``TICKWISE_TOOL_ROUNDS`` rounds (the last request offers no tools). Every
+call, its arguments and its answer are recorded in ``tool_calls``.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from django.conf import settings
 
 from .base import Adapter, AdapterError, AgentRequest, ConfigField, config_error
 from .transport import (
@@ -79,10 +89,63 @@ class OpenAIAdapter(Adapter):
     def call(self, request: AgentRequest) -> Any:
         config = request.config
         self.validate_config(config)
-        body = {**config.get("params", {}), "model": config["model"], "messages": chat_messages(request)}
         url = config.get("base_url", DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        reply = post_json(url, body, headers=_headers(request), timeout=timeout_for(request))
-        return completion_output(reply.output(), model=config["model"])
+        messages: list[dict[str, Any]] = list(chat_messages(request))
+        offered = list(request.tools) if request.tool_executor else []
+        calls: list[dict[str, Any]] = []
+        rounds = 0
+        while True:
+            body = {**config.get("params", {}), "model": config["model"], "messages": messages}
+            # The last round offers no tools: the model must answer in words.
+            if offered and rounds < tool_rounds():
+                body["tools"] = offered
+            data = post_json(url, body, headers=_headers(request), timeout=timeout_for(request)).output()
+            asked = _tool_calls(data) if "tools" in body else []
+            if not asked:
+                output = completion_output(data, model=config["model"])
+                return {**output, "tool_rounds": rounds, "tool_calls": calls} if offered else output
+            rounds += 1
+            messages.append(data["choices"][0]["message"])
+            messages.extend(_run_tools(request, asked, calls))
+
+
+def tool_rounds() -> int:
+    """Rounds of tool calls one run may take (``TICKWISE_TOOL_ROUNDS``)."""
+    return int(settings.TICKWISE.get("TOOL_ROUNDS", 8))
+
+
+def _tool_calls(data: Any) -> list[dict[str, Any]]:
+    try:
+        asked = data["choices"][0]["message"].get("tool_calls") or []
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return []  # completion_output names what is wrong with the reply
+    return [call for call in asked if isinstance(call, dict)]
+
+
+def _run_tools(request: AgentRequest, asked: list[dict[str, Any]],
+               calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each call through Tickwise's tool executor; the ``tool`` messages the model reads next.
+
+    A refusal or bad arguments come back as the tool's answer, never raised:
+    the model can change its request, as a person would.
+    """
+    assert request.tool_executor is not None
+    answers = []
+    for call in asked:
+        function = call.get("function") or {}
+        name = str(function.get("name", ""))
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            arguments = None
+        if isinstance(arguments, dict):
+            result = request.tool_executor(name, arguments)
+        else:
+            result = json.dumps({"ok": False, "error": "validation-error",
+                                 "message": "the arguments must be a JSON object"})
+        calls.append({"name": name, "arguments": arguments, "result": result})
+        answers.append({"role": "tool", "tool_call_id": str(call.get("id", "")), "content": result})
+    return answers
 
 
 def chat_messages(request: AgentRequest) -> list[dict[str, str]]:

@@ -27,6 +27,7 @@ from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
 from ..models import TIMELINE_TRIGGERS, Run, RunState
+from .hooks import run_hooks
 from .outbound import destination, outbound_on_run_end
 
 log = logging.getLogger("tickwise.outcome")
@@ -40,15 +41,21 @@ def ending(run: Run) -> AbstractContextManager[object]:
     statement on the worker's hot path: what follows it is idempotent
     (a streak reset, a next tick the beat would plan anyway).
     """
-    return transaction.atomic() if destination(run) else nullcontext()
+    # A run outside any schedule may be a process that schedules watch (docs/autonomy.md): they are
+    # cancelled by the ``ended`` hooks in the same commit as its end, never after it.
+    return transaction.atomic() if destination(run) or run.schedule_id is None else nullcontext()
 
 
 def run_ended(run: Run, *, now: datetime | None, failed: bool) -> None:
     """After a terminal transition: the completion webhook, the failure streak (``failed``), the next tick.
 
     A success resets the streak in its own statement (``sql.SUCCESS``); only a
-    failure needs ``now`` (an auto-pause is stamped with it).
+    failure needs ``now`` (an auto-pause is stamped with it). The hooks a
+    higher layer registered (``hooks.RunHooks.ended``: schedules watching the
+    run as a process are cancelled) run first, before the completion is reported.
     """
+    for hook in run_hooks().ended:
+        hook(run, now)
     outbound_on_run_end(run)
     if run.schedule_id is None:
         return

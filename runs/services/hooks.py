@@ -28,7 +28,8 @@ class RunHooks:
     # transaction that records the success; returns the output to store.
     output: Callable[[Run, Any, datetime], Any] | None = None
     # Called in the transaction of every terminal transition, before the completion is reported.
-    ended: list[Callable[[Run, datetime], None]] = field(default_factory=list)
+    # ``now`` is None on the success path, whose end the database's clock stamped.
+    ended: list[Callable[[Run, datetime | None], None]] = field(default_factory=list)
 
 
 HOOKS = RunHooks()

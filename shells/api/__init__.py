@@ -20,7 +20,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from . import agents, events, hooks, runs, schedules, sources, subscriptions, tools, waitpoints
+from . import agents, autonomy, events, hooks, runs, schedules, sources, subscriptions, tools, waitpoints
 from .auth import ApiKeyAuth
 from .problems import CONTENT_TYPE, Problem
 
@@ -93,6 +93,9 @@ api.add_router("/agents", agents.router)
 api.add_router("/agents", schedules.router)
 api.add_router("/runs", runs.router)
 api.add_router("/runs", tools.router)  # the agent's tools, authenticated by its run token
+api.add_router("/agents", autonomy.agents_router)
+api.add_router("/runs", autonomy.runs_router)
+api.add_router("/processes", autonomy.processes_router)
 api.add_router("/hooks", hooks.router)
 api.add_router("/events", events.router)
 api.add_router("/sources", sources.router)

@@ -15,7 +15,7 @@ from runs.models import Run, RunState
 from runs.selectors import schedule_stats
 from runs.services.manual import run_now
 from schedules import services
-from schedules.models import Schedule
+from schedules.models import CreatorKind, Schedule
 from workspaces.models import AuditEntry
 
 from . import schemas
@@ -85,7 +85,8 @@ def create_schedule(request: HttpRequest, agent: str, body: schemas.ScheduleIn) 
 
     def create() -> HttpResponse:
         fields = {name: value for name, value in body.model_dump(exclude_unset=True).items() if value is not None}
-        schedule = Schedule(agent=owner, created_by_id=caller.user_id, **fields)
+        schedule = Schedule(agent=owner, created_by_id=caller.user_id, creator_kind=CreatorKind.API_KEY,
+                            created_by_key_id=caller.key.id, **fields)
         with saving():
             services.schedule_save(schedule, now=now, actor=caller.actor)
         schedule.created_by = caller.key.user

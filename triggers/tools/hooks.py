@@ -14,6 +14,8 @@ from adapters.base import ToolExecutor
 from runs.models import Run
 from runs.services.hooks import run_hooks
 
+from .directives import directives_apply
+from .processes import on_run_ended
 from .registry import ToolContext, function_definitions, tool_answer
 
 
@@ -33,3 +35,6 @@ def tools_install() -> None:
     hooks = run_hooks()
     hooks.tools = tools_for
     hooks.tool_executor = executor_for
+    hooks.output = directives_apply
+    if on_run_ended not in hooks.ended:
+        hooks.ended.append(on_run_ended)

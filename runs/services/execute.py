@@ -131,7 +131,10 @@ def _succeeded(claim: Claim, output: object, *, cancelled: bool, now: datetime) 
     """
     apply = run_hooks().output
     if apply is None or cancelled or not (isinstance(output, dict) and "tickwise" in output):
-        return outcome.record_success(claim, output, cancelled=cancelled)
+        state = outcome.record_success(claim, output, cancelled=cancelled)
+        if state is None and _parked(claim, output):
+            return RunState.WAITING  # the agent parked through the wait tool while it answered
+        return state
     with transaction.atomic():
         stored = apply(claim.run, output, now)
         if _parked(claim, stored):
@@ -143,7 +146,7 @@ def _succeeded(claim: Claim, output: object, *, cancelled: bool, now: datetime) 
 
 
 def _parked(claim: Claim, output: object) -> bool:
-    """Whether the directives parked this attempt on a waitpoint; if so, the answer is stored on it.
+    """Whether this attempt parked on a waitpoint (a directive, or the tool API); if so, the answer is stored on it.
 
     The park (``triggers.waits``) moved the run from ``running`` to
     ``waiting`` under the same token, in this transaction: not a success

@@ -40,7 +40,10 @@ def test_a_token_completed_through_the_api_resumes_the_run_once_in_its_session(
     assert answer["waitpoint"] == str(waitpoint.id) and answer["kind"] == "token"
     assert answer["complete_url"].endswith(f"/api/v1/waitpoints/{waitpoint.id}/complete")
     assert "/callback?sig=" in answer["callback_url"]
-    parked_run = Run.objects.get(id=run.id)
+    # The agent's answer after its wait is kept on the parked attempt (not a stale write).
+    parked_run = waiter(lambda: Run.objects.filter(id=run.id, output={"waiting": True}).first(), timeout=60,
+                        what="the parked attempt's answer to be stored")
+    assert parked_run.state == RunState.WAITING
     assert parked_run.finished_at is not None and parked_run.lease_expires_at is None
     assert AgentCall.objects.get(run=run).state == CallState.SUCCEEDED  # the attempt answered: not a failure
 

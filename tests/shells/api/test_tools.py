@@ -225,3 +225,64 @@ def test_the_function_tool_and_the_api_body_are_one_schema():
     tool_schema = _resolved(parameters, parameters.get("$defs", {}))
     assert api_schema == tool_schema
     assert "poll" in TOOLS["schedule"].description
+
+
+def test_a_background_run_starts_now_in_a_new_or_existing_session(make_caller, api_as):
+    api_ = api_as(make_caller())
+    api_.create_agent("scout")
+    started = api_.post("/agents/scout/runs", json={"input": "build it", "completion_url": "https://example.com/h"})
+    assert started.status_code == 202, started.text
+    run = Run.objects.get(pk=started.json()["id"])
+    assert (run.trigger, run.schedule_id, run.input, run.completion_url) == (
+        Trigger.MANUAL, None, "build it", "https://example.com/h")
+    again = api_.post("/agents/scout/runs", json={"input": "more", "session": run.session_id})
+    assert Run.objects.get(pk=again.json()["id"]).session_id == run.session_id
+    assert_problem(api_.post("/agents/scout/runs", json={"session": "nope"}), 409, "conflict")
+    assert AuditEntry.objects.filter(action="background_run").count() == 2
+
+
+def test_a_process_reported_exited_cancels_its_linked_schedules_in_its_workspace_only(make_caller, api_as, http):
+    caller = make_caller()
+    api_ = api_as(caller)
+    owner = Agent.objects.create(name="scout", workspace=caller.workspace)
+    tools = Tools(http, make_run(owner))
+    linked = tools.create(in_seconds=600, process="deploy-42").json()["schedule"]["id"]
+    unlinked = tools.create(in_seconds=700).json()["schedule"]["id"]
+    outsider = api_as(make_caller(workspace="other"))
+    assert outsider.post("/processes/deploy-42/exited", json={}).json()["cancelled"] == []
+    answer = api_.post("/processes/deploy-42/exited", json={"status": "failed"})
+    assert answer.status_code == 200 and answer.json() == {"handle": "deploy-42", "cancelled": [linked]}
+    assert Schedule.objects.get(pk=linked).deleted_at is not None
+    assert Schedule.objects.get(pk=unlinked).deleted_at is None
+    entry = AuditEntry.objects.get(object_id=linked, action="delete")
+    assert entry.detail == "process deploy-42 reported failed" and entry.source == "api"
+
+
+def test_a_run_shows_its_chain_and_schedules_and_a_schedule_its_origin(make_caller, api_as, http):
+    caller = make_caller()
+    api_ = api_as(caller)
+    owner = Agent.objects.create(name="scout", workspace=caller.workspace)
+    parent = make_run(owner)
+    child = make_run(owner, chain_id=parent.chain_id, parent_run=parent, wakeup_count=1)
+    made = Tools(http, parent).create(every_seconds=3600).json()["schedule"]
+    chain = api_.get(f"/runs/{child.pk}/chain").json()
+    assert [r["id"] for r in chain["runs"]] == [parent.pk, child.pk]
+    assert chain["runs"][1]["parent_run"] == parent.pk and chain["wakeup_count"] == 1
+    assert [s["id"] for s in api_.get(f"/runs/{parent.pk}/chain").json()["schedules_created"]] == [made["id"]]
+    origin = api_.get(f"/agents/scout/schedules/{made['id']}/origin").json()
+    assert (origin["creator_kind"], origin["origin_run"], origin["origin_agent"]) == ("agent_run", parent.pk, "scout")
+    by_key = api_.create_schedule("scout", "nightly")
+    origin = api_.get(f"/agents/scout/schedules/{by_key['id']}/origin").json()
+    assert (origin["creator_kind"], origin["created_by_key"]) == ("api_key", caller.key_id)
+
+
+def test_a_person_renews_an_agent_recurring_schedule(make_caller, api_as, http):
+    caller = make_caller()
+    owner = Agent.objects.create(name="scout", workspace=caller.workspace)
+    made = Tools(http, make_run(owner)).create(every_seconds=3600).json()["schedule"]["id"]
+    Schedule.objects.filter(pk=made).update(end_at=timezone.now() + timedelta(hours=1))
+    renewed = api_as(caller).post(f"/agents/scout/schedules/{made}/renew")
+    assert renewed.status_code == 200, renewed.text
+    assert Schedule.objects.get(pk=made).end_at > timezone.now() + timedelta(days=6)
+    assert_problem(api_as(make_caller(role="operator")).post(f"/agents/scout/schedules/{made}/renew"), 403,
+                   "forbidden")

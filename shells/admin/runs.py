@@ -86,7 +86,17 @@ class PickFilter(admin.SimpleListFilter):
     """A filter by one related row named in a text box: usable with thousands of rows (no list of choices)."""
 
     template = "admin/runs/run/pick_filter.html"
+    parameter_name = ""
     placeholder = ""
+    alias = ""  # Django's plain related lookup (``schedule__id__exact``), which other pages link with
+
+    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
+        if self.alias in params and self.parameter_name not in params:
+            params[self.parameter_name] = params.pop(self.alias)  # one filter, shown in its box
+        super().__init__(request, params, model, model_admin)
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name, self.alias]
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         value = self.value()
@@ -97,10 +107,10 @@ class PickFilter(admin.SimpleListFilter):
 
     def choices(self, changelist: Any) -> Any:
         others = {key: value for key, value in changelist.get_filters_params().items()
-                  if key != self.parameter_name}
+                  if key not in self.expected_parameters()}
         yield {"value": self.value() or "", "parameter": self.parameter_name, "placeholder": self.placeholder,
                "others": [(key, item) for key, values in others.items() for item in _listed(values)],
-               "clear": changelist.get_query_string(remove=[self.parameter_name])}
+               "clear": changelist.get_query_string(remove=self.expected_parameters())}
 
 
 def _listed(values: Any) -> list[str]:
@@ -110,6 +120,7 @@ def _listed(values: Any) -> list[str]:
 class ScheduleFilter(PickFilter):
     title = "schedule"
     parameter_name = "schedule"
+    alias = "schedule__id__exact"
     placeholder = "id or agent/name"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> QuerySet[Run]:
@@ -130,6 +141,7 @@ class ScheduleFilter(PickFilter):
 class AgentFilter(PickFilter):
     title = "agent"
     parameter_name = "agent"
+    alias = "agent__id__exact"
     placeholder = "id or name"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> QuerySet[Run]:
@@ -185,12 +197,6 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
         return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
-
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
-        # The plain related filters other pages link with (a schedule's "View all runs").
-        if lookup in ("schedule__id__exact", "agent__id__exact"):
-            return True
-        return super().lookup_allowed(lookup, value, request)
 
     # A run is history: viewed, replayed, never edited, added or deleted here.
     def has_add_permission(self, request: HttpRequest) -> bool:

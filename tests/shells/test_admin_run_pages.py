@@ -96,7 +96,9 @@ def test_filter_by_schedule_id_or_name_and_by_agent(staff_client, schedule):
     assert listed_ids(page(staff_client, f"{RUNS}?schedule=other/evening")) == {theirs.pk}
     assert listed_ids(page(staff_client, f"{RUNS}?agent=reporter")) == {mine.pk}
     assert listed_ids(page(staff_client, f"{RUNS}?agent={other.agent.pk}")) == {theirs.pk}
-    assert listed_ids(page(staff_client, f"{RUNS}?schedule__id__exact={other.pk}")) == {theirs.pk}
+    linked = page(staff_client, f"{RUNS}?schedule__id__exact={other.pk}")  # a schedule's "View all runs"
+    assert listed_ids(linked) == {theirs.pk} and f'name="schedule" value="{other.pk}"' in linked
+    assert listed_ids(page(staff_client, f"{RUNS}?agent__id__exact={schedule.agent.pk}")) == {mine.pk}
     assert 'name="schedule" value=""' in page(staff_client, RUNS)  # the box is there before anything is chosen
 
 

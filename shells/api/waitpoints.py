@@ -1,5 +1,7 @@
 """``/waitpoints``: where a parked run's token wait is completed, with a key or by its signed callback URL.
 
+``GET /waitpoints?run=N`` lists the waitpoints a run created and
+``GET /waitpoints/{id}`` shows one (viewer role).
 ``POST /waitpoints/{id}/complete`` (operator role) and
 ``POST /waitpoints/{id}/callback?sig=…`` (no key: ``sig`` is the server's
 HMAC of the id, checked in constant time) both complete a token wait with
@@ -14,11 +16,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from ninja import Router
+from ninja import Query, Router
 from pydantic import BaseModel, Field
 
+from runs.models import Run
 from runs.services.outcome import storable
 from triggers.waits import Completion, callback_signature_valid, waitpoint_complete
 from waitpoints.models import WaitKind, Waitpoint
@@ -31,6 +34,8 @@ from .responses import json_response
 router = Router(tags=["waitpoints"])
 PROBLEMS = {code: ProblemOut for code in (401, 403, 404, 409, 422)}
 CALLBACK_BODY_LIMIT = 256 * 1024
+# A run parks once per attempt; this bounds a list that never needs pages.
+MAX_LISTED = 200
 
 
 class CompleteIn(schemas.Strict):
@@ -85,6 +90,20 @@ def _completed(waitpoint: Waitpoint, payload: Any, *, by: str) -> HttpResponse:
     # PostgreSQL's jsonb holds no NUL character: replaced, as in an agent's output.
     done: Completion = waitpoint_complete(waitpoint.id, payload=storable(payload), by=by, now=timezone.now())
     return json_response(waitpoint_out(done.waitpoint, completed=done.fresh))
+
+
+class WaitpointsQuery(schemas.Strict):
+    run: int = Field(ge=1, le=2**63 - 1, description="The run that parked: its waitpoints, newest first.")
+
+
+@router.get("", response={200: list[WaitpointOut], **PROBLEMS}, summary="The waitpoints a run created")
+def list_waitpoints(request: HttpRequest, query: Query[WaitpointsQuery]) -> HttpResponse:
+    caller = principal(request)
+    caller.require(VIEWER)
+    if not Run.objects.filter(id=query.run, agent__workspace_id=caller.workspace_id).exists():
+        raise not_found(f"run {query.run}")
+    found = Waitpoint.objects.filter(run_id=query.run).order_by("-created_at")[:MAX_LISTED]
+    return JsonResponse([waitpoint_out(w).model_dump(mode="json") for w in found], safe=False)
 
 
 @router.get("/{waitpoint}", response={200: WaitpointOut, **PROBLEMS}, summary="A waitpoint and how it ended")

@@ -47,6 +47,9 @@ def test_a_token_completed_through_the_api_resumes_the_run_once_in_its_session(
     assert parked_run.finished_at is not None and parked_run.lease_expires_at is None
     assert AgentCall.objects.get(run=run).state == CallState.SUCCEEDED  # the attempt answered: not a failure
 
+    listed = http.get("/waitpoints", params={"run": run.id}, headers=caller.headers)
+    assert listed.status_code == 200 and [w["id"] for w in listed.json()] == [str(waitpoint.id)]
+    assert http.get(f"/waitpoints/{waitpoint.id}", headers=caller.headers).json()["state"] == WaitState.WAITING
     first = http.post(f"/waitpoints/{waitpoint.id}/complete", json={"payload": {"approved": True}},
                       headers=caller.headers)
     assert first.status_code == 200, first.text

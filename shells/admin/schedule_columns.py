@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Case, OuterRef, QuerySet, Subquery, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -29,11 +30,15 @@ STATE_COLOURS: dict[str, str] = {
 
 
 def with_pauser(schedules: QuerySet[Schedule]) -> QuerySet[Schedule]:
-    """Who paused each schedule: the user and the entry point of its last ``pause`` audit entry."""
+    """Who paused each paused schedule: the user of its last ``pause`` audit entry, else its entry point.
+
+    Behind ``CASE WHEN paused``: the lookup (``audit_object_idx``) runs for
+    paused rows only, wherever the planner evaluates it.
+    """
     pause = AuditEntry.objects.filter(object_type="schedule", object_id=OuterRef("pk"),
                                       action="pause").order_by("-at", "-id")
-    return schedules.annotate(paused_by=Subquery(pause.values("user__username")[:1]),
-                              paused_via=Subquery(pause.values("source")[:1]))
+    who = Subquery(pause.annotate(who=Coalesce("user__username", "source")).values("who")[:1])
+    return schedules.annotate(paused_by=Case(When(paused=True, then=who), default=None))
 
 
 def state_badge(state: str) -> SafeString:
@@ -51,7 +56,7 @@ def status(schedule: Schedule) -> SafeString:
         return format_html('<span class="tw-status tw-auto-paused">Auto-paused</span> <small>{}</small>',
                            schedule.paused_reason)
     if schedule.paused:
-        who = getattr(schedule, "paused_by", None) or getattr(schedule, "paused_via", None) or "someone"
+        who = getattr(schedule, "paused_by", None) or "someone"
         why = f": {schedule.paused_reason}" if schedule.paused_reason else ""
         return format_html('<span class="tw-status tw-paused">Paused</span> <small>by {}{}</small>', who, why)
     return SafeString('<span class="tw-status tw-active">Active</span>')

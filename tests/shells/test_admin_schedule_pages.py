@@ -10,8 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from runs.health import runs_health
 from runs.models import Run, RunState, Trigger
 from schedules import services
 from schedules.models import Agent, Schedule
@@ -243,3 +246,42 @@ def test_the_agent_page_lists_its_schedules_runs_and_health(staff_client, agent)
     assert "At 09:00, Monday through Friday" in text and "Active" in text
     assert f'href="/admin/runs/run/{run.pk}/change/"' in page
     assert '<td class="tw-success">50% · 1/2</td>' in page
+
+
+# --- the plans: health and the list read the ledger through run_history_idx ---
+
+def explained(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.fixture
+def big_ledger(agent) -> list[Schedule]:
+    """4 schedules with 15,000 runs each over 31 days, analysed: enough rows for the planner to choose.
+
+    Inserted oldest first and interleaved, as the beat writes them, so the
+    table's physical order is by time, not by schedule.
+    """
+    schedules = [make_schedule(agent, f"big{index}") for index in range(4)]
+    now, states = timezone.now(), [RunState.SUCCEEDED] * 8 + [RunState.FAILED, RunState.DEAD]
+    Run.objects.bulk_create(
+        [Run(schedule=schedule, agent=agent, trigger=Trigger.SCHEDULE, tick_at=now - timedelta(minutes=3 * n),
+             state=states[n % 10], idempotency_key=f"big-{schedule.pk}-{n}", lateness_ms=n % 500,
+             started_at=now - timedelta(minutes=3 * n), finished_at=now - timedelta(minutes=3 * n - 1))
+         for n in reversed(range(15_000)) for schedule in schedules], batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Run._meta.db_table}")
+    return schedules
+
+
+def test_health_and_the_list_read_the_run_history_index(staff_client, big_ledger) -> None:
+    with CaptureQueriesContext(connection) as health:
+        runs_health([big_ledger[0].pk], window="7 d", now=timezone.now())
+    with CaptureQueriesContext(connection) as listing:
+        assert staff_client.get(LIST).status_code == 200
+    plans = [explained(query["sql"]) for query in health.captured_queries]
+    plans += [explained(query["sql"]) for query in listing.captured_queries if "runs_run" in query["sql"]]
+    assert len(plans) >= 3, plans
+    for plan in plans:
+        assert "run_history_idx" in plan and "Seq Scan on runs_run" not in plan, plan

@@ -84,6 +84,8 @@ class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         if db_field.name == "agent":
             kwargs["queryset"] = Agent.objects.live().filter(
                 workspace__in=visible_workspaces(request, at_least=Role.ADMIN))
+        elif db_field.name == "workspace":
+            kwargs["queryset"] = visible_workspaces(request, at_least=Role.ADMIN)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="routes and their runs (newest first)")

@@ -285,3 +285,16 @@ def test_health_and_the_list_read_the_run_history_index(staff_client, big_ledger
     assert len(plans) >= 3, plans
     for plan in plans:
         assert "run_history_idx" in plan and "Seq Scan on runs_run" not in plan, plan
+
+
+def test_the_all_runs_links_filter_the_run_list(staff_client, agent) -> None:
+    schedule, other = make_schedule(agent, "mine"), make_schedule(agent, "other")
+    mine, theirs = make_run(schedule, RunState.SUCCEEDED), make_run(other, RunState.SUCCEEDED)
+    links = (f"/admin/runs/run/?schedule__id__exact={schedule.pk}", f"/admin/runs/run/?agent__id__exact={agent.pk}")
+    for link in links:
+        response = staff_client.get(link)
+        assert response.status_code == 200, (link, response.status_code, response.get("Location"))
+        shown = {run.pk for run in response.context["cl"].result_list}
+        assert mine.pk in shown, link
+    assert theirs.pk not in {run.pk for run in staff_client.get(
+        f"/admin/runs/run/?schedule__id__exact={schedule.pk}").context["cl"].result_list}

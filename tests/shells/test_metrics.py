@@ -51,13 +51,13 @@ def test_the_counters_equal_the_ledger_after_a_known_sequence(stack, waiter):
     ok = Agent.objects.create(name="ok")
     failing = Agent.objects.create(name="failing", config={"fail": "permanent"})
     dying = Agent.objects.create(name="dying", config={"fail": "transient"})
-    slow = Agent.objects.create(name="slow", config={"sleep": 6})
+    slow = Agent.objects.create(name="slow", config={"sleep": 8})
     once(ok, "fine", start)
     once(failing, "broken", start)
     once(dying, "flaky", start)
     # Two runs of one agent, the second while the first works: its overlap policy skips it.
     once(slow, "long", start, concurrency_scope="agent")
-    once(slow, "second", start + timedelta(seconds=2), concurrency_scope="agent")
+    once(slow, "second", start + timedelta(seconds=3), concurrency_scope="agent")
 
     port = free_port()
     env = {"TICKWISE_METRICS_TOKEN": TOKEN, "TICKWISE_WEB_WORKERS": "1"}

@@ -14,10 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from adapters import AdapterError, adapter_for
 from runs.health import runs_health
 from runs.models import Run, RunState, Trigger
 from schedules import services
-from schedules.models import Agent, Schedule
+from schedules.models import AdapterKind, Agent, Schedule
 from shells.admin.cadence import cron_words, interval_words, until_words
 from workspaces.audit import Actor
 from workspaces.models import AuditEntry, Membership, Role, Workspace
@@ -298,3 +299,25 @@ def test_the_all_runs_links_filter_the_run_list(staff_client, agent) -> None:
         assert mine.pk in shown, link
     assert theirs.pk not in {run.pk for run in staff_client.get(
         f"/admin/runs/run/?schedule__id__exact={schedule.pk}").context["cl"].result_list}
+
+
+# --- the adapters' declared config fields agree with their checks -------------
+
+SAMPLES = {"text": "x", "textarea": "line one\nline two", "url": "http://127.0.0.1:9/run", "env": "SOME_VAR",
+           "number": 5, "object": {}}
+
+
+@pytest.mark.parametrize("kind", AdapterKind.values)
+def test_each_adapters_declared_fields_pass_its_own_check(kind) -> None:
+    adapter = adapter_for(kind)
+    declared = {field.name: field for field in adapter.config_fields}
+    assert len(declared) == len(adapter.config_fields), "a key declared twice"
+    config = {name: field.choices[0] if field.choices else SAMPLES[field.type] for name, field in declared.items()}
+    if kind == "python":
+        config["callable"] = "adapters.examples:echo_context"
+    config.pop("url_env", None)  # url_env and url are alternatives; url is given
+    adapter.validate_config(config)
+    for name, field in declared.items():
+        if field.required:
+            with pytest.raises(AdapterError, match=name):
+                adapter.validate_config({key: value for key, value in config.items() if key != name})

@@ -8,7 +8,8 @@ Config:
 The function is called as ``fn(context)`` where ``context`` is a plain dict:
 ``run_id``, ``agent``, ``config``, ``input``, ``session_id``, ``tick_at`` (ISO
 8601, ``Z``), ``trigger``, ``idempotency_key``, ``attempt``,
-``timeout_seconds``, ``extra``. It returns the run's output, which must be
+``timeout_seconds``, ``extra``, ``workspace_id``, and ``run_token`` with
+``tools_url`` (the run's way back to Tickwise's tools, docs/autonomy.md). It returns the run's output, which must be
 JSON-serialisable. See ``adapters.examples.echo_context``.
 
 The function runs inside the Celery worker process, with the worker's

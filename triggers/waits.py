@@ -43,9 +43,11 @@ from events.matching import (
 from events.models import InboundEvent
 from runs.models import AgentCall, CallState, Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
+from runs.services.ended import run_ended
 from schedules.authz import creator_may_run
 from triggers.tools.registry import Tool, ToolContext, ToolRefused, tool_register
 from waitpoints.models import MAX_WAIT_SECONDS, WaitKind, Waitpoint, WaitState
+from workspaces.audit import Actor, audit_record
 
 log = logging.getLogger("tickwise.waits")
 
@@ -292,6 +294,34 @@ def _creator(run: Run) -> int | None:
     if run.started_by_id is not None:
         return run.started_by_id
     return run.schedule.created_by_id if run.schedule is not None else None
+
+
+def waitpoint_cancel(waitpoint_id: uuid.UUID | str, *, now: datetime, actor: Actor | None = None) -> Completion:
+    """``waiting → cancelled`` once, and the parked run with it (``cancelled``, its end reported); no resume.
+
+    A parked run is no longer running, so the run's own cancel (a stop
+    request to its attempt) cannot reach it: this is how a wait nobody will
+    complete is ended before its timeout.
+    """
+    with transaction.atomic():
+        won = Waitpoint.objects.filter(id=waitpoint_id, state=WaitState.WAITING).update(
+            state=WaitState.CANCELLED, completed_at=now, completed_by=_who(actor))
+        waitpoint = Waitpoint.objects.select_related("run", "run__agent").get(id=waitpoint_id)
+        if won and Run.objects.filter(id=waitpoint.run_id, state=RunState.WAITING).update(
+                state=RunState.CANCELLED, error_message=f"its wait {waitpoint.id} was cancelled"):
+            metrics.run_finished(waitpoint.run.trigger, RunState.CANCELLED)
+            run_ended(waitpoint.run, now=now, failed=False)
+            audit_record(actor, obj=waitpoint.run, action="cancel", now=now, workspace_id=waitpoint.workspace_id,
+                         detail=f"cancelled its wait {waitpoint.id}")
+    return Completion(waitpoint=waitpoint, fresh=bool(won))
+
+
+def _who(actor: Actor | None) -> str:
+    if actor is None:
+        return "tickwise"
+    if actor.api_key_id is not None:
+        return f"api key {actor.api_key_id} (user {actor.user_id})"
+    return f"{actor.source} (user {actor.user_id})"
 
 
 # --- events and the clock -----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``/waitpoints``: where a parked run's token wait is completed, with a key or by its signed callback URL.
 
 ``GET /waitpoints?run=N`` lists the waitpoints a run created and
-``GET /waitpoints/{id}`` shows one (viewer role).
+``GET /waitpoints/{id}`` shows one (viewer role); ``POST /waitpoints/{id}/cancel``
+(operator) ends a wait and its parked run, without a resume.
 ``POST /waitpoints/{id}/complete`` (operator role) and
 ``POST /waitpoints/{id}/callback?sig=…`` (no key: ``sig`` is the server's
 HMAC of the id, checked in constant time) both complete a token wait with
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from runs.models import Run
 from runs.services.outcome import storable
-from triggers.waits import Completion, callback_signature_valid, waitpoint_complete
+from triggers.waits import Completion, callback_signature_valid, waitpoint_cancel, waitpoint_complete
 from waitpoints.models import WaitKind, Waitpoint
 
 from . import schemas
@@ -121,6 +122,16 @@ def complete_waitpoint(request: HttpRequest, waitpoint: str, body: CompleteIn) -
     found = _found(waitpoint, workspace_id=caller.workspace_id)
     caller.require(OPERATOR)
     return _completed(found, body.payload, by=f"api key {caller.key.id} (user {caller.user_id})")
+
+
+@router.post("/{waitpoint}/cancel", response={200: WaitpointOut, **PROBLEMS},
+             summary="Cancel a wait: its parked run ends cancelled, without a resume")
+def cancel_waitpoint(request: HttpRequest, waitpoint: str) -> HttpResponse:
+    caller = principal(request)
+    found = _found(waitpoint, workspace_id=caller.workspace_id)
+    caller.require(OPERATOR)
+    done = waitpoint_cancel(found.id, now=timezone.now(), actor=caller.actor)
+    return json_response(waitpoint_out(done.waitpoint, completed=done.fresh))
 
 
 @router.post("/{waitpoint}/callback", auth=None, response={200: WaitpointOut, **PROBLEMS},

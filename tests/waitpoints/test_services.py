@@ -20,6 +20,7 @@ from triggers.waits import (
     WaitRefused,
     callback_signature,
     callback_signature_valid,
+    waitpoint_cancel,
     waitpoint_complete,
     waitpoint_create,
     waitpoints_sweep,
@@ -114,3 +115,16 @@ def test_a_chat_agents_resume_hears_the_parked_exchange_then_the_completion():
         {"role": "user", "content": "deploy web once approved"},
         {"role": "assistant", "content": f"Waiting on token waitpoint {parked.waitpoint.id}: approval"}]
     assert json.loads(resume.input)["payload"] == {"approved": True}  # the next user message
+
+
+def test_a_cancelled_wait_ends_its_parked_run_once_and_never_resumes():
+    run = running_run()
+    parked = waitpoint_create(run.id, WaitIn(kind="token", timeout_seconds=60), now=NOW)
+    first = waitpoint_cancel(parked.waitpoint.id, now=NOW)
+    assert first.fresh and first.waitpoint.state == WaitState.CANCELLED
+    assert Run.objects.get(id=run.id).state == RunState.CANCELLED
+    assert not waitpoint_cancel(parked.waitpoint.id, now=NOW).fresh
+    late = waitpoint_complete(parked.waitpoint.id, payload={"approved": True}, by="test", now=NOW)
+    assert not late.fresh and late.waitpoint.state == WaitState.CANCELLED
+    assert waitpoints_sweep(now=NOW + timedelta(days=1)) == 0
+    assert not Run.objects.filter(trigger=Trigger.RESUME).exists()

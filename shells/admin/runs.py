@@ -171,7 +171,7 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     ordering = ["-id"]
     show_full_result_count = False  # a count of the whole ledger on every page is a full scan
     fieldsets = [
-        ("Summary", {"fields": ["state_shown", "schedule_link", "agent_link", "trigger", "started_by_shown",
+        ("Summary", {"fields": ["state_label", "schedule_link", "agent_link", "trigger", "started_by_shown",
                                 "tick_local", "tick_utc", "duration_shown", "attempt_shown", "error_shown"]}),
         ("Input", {"fields": ["input_shown"]}),
         ("Output", {"fields": ["output_shown"]}),
@@ -241,6 +241,11 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         return format_html('<span title="{}">{}</span>', shown[:500], cut(shown))
 
     # --- the detail page -----------------------------------------------------------
+
+    @admin.display(description="state")
+    def state_label(self, run: Run) -> SafeString:
+        detail = SkipReason(run.skip_reason).label if run.skip_reason in SkipReason.values else run.skip_reason
+        return state_badge(run.state, detail if run.state == RunState.SKIPPED else "")
 
     @admin.display(description="agent")
     def agent_link(self, run: Run) -> str:

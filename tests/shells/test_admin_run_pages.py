@@ -264,6 +264,19 @@ def test_a_member_sees_only_their_workspaces_figures(client, schedule):
     assert (ledger.dead, ledger.states_24h["succeeded"]) == (0, 1)
 
 
+def test_the_dashboard_lists_open_alerts_not_resolved_ones(staff_client, db):
+    from alerts.models import Alert
+
+    now = timezone.now()
+    common = {"opened_at": now, "last_raised_at": now, "notified_at": now}
+    Alert.objects.create(kind="dlq_growth", key="dlq", title="12 runs in the dead-letter queue", **common)
+    Alert.objects.create(kind="auto_pause", key="schedule:1", title="demo/nightly auto-paused", resolved_at=now,
+                         **common)
+    html = page(staff_client, "/admin/")
+    assert "Dead-letter queue growing: 12 runs in the dead-letter queue" in html
+    assert "demo/nightly" not in html
+
+
 # --- the audit trail's names and times ------------------------------------------------------
 
 def test_the_audit_trail_is_plural_and_its_times_carry_seconds_and_zone(staff_client, schedule):

@@ -98,7 +98,7 @@ def test_replay_of_a_dead_run_is_a_new_attempt_of_the_same_run(login, admin_url,
     page = login()
     page.get(f"{admin_url}/admin/runs/run/{dead.pk}/change/")
     assert text_of(page, "h1") == "View run" and not page.find_elements(By.NAME, "_save")
-    assert "Dead (dead-letter queue)" in text_of(page, ".field-state_shown")
+    assert "Dead (dead-letter queue)" in text_of(page, ".field-state_label")
 
     agent_server.reply(200, {"summary": "second time lucky"})
     find(page, "button.tw-replay").click()
@@ -108,7 +108,7 @@ def test_replay_of_a_dead_run_is_a_new_attempt_of_the_same_run(login, admin_url,
     wait_for(lambda: Run.objects.get(pk=dead.pk).state == RunState.SUCCEEDED, timeout=60,
              what="the worker to run the replay")
     link.click()
-    wait_until(page, lambda d: "Succeeded" in text_of(d, ".field-state_shown"), "the run's page to say Succeeded")
+    wait_until(page, lambda d: "Succeeded" in text_of(d, ".field-state_label"), "the run's page to say Succeeded")
     assert "second time lucky" in text_of(page, ".field-output_shown")
     attempts = [row.text for row in page.find_elements(By.CSS_SELECTOR, "table.tw-attempts tr")][1:]
     assert [row.split()[:2] for row in attempts] == [["1", "Failed"], ["2", "Succeeded"]], attempts

@@ -1,0 +1,29 @@
+"""The waitpoints' admin: read-only pages that show where a parked run waits and how its wait ended."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from triggers.waits import WaitIn, waitpoint_complete, waitpoint_create
+
+from .test_services import NOW, running_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+def test_the_list_and_a_waitpoint_render_read_only_with_its_runs(staff_client):
+    run = running_run()
+    parked = waitpoint_create(run.id, WaitIn(kind="token", timeout_seconds=60, reason="approval"), now=NOW)
+    done = waitpoint_complete(parked.waitpoint.id, payload={"approved": True}, by="test", now=NOW)
+    listed = staff_client.get("/admin/waitpoints/waitpoint/")
+    assert listed.status_code == 200 and str(parked.waitpoint.id) in listed.content.decode()
+    page = staff_client.get(f"/admin/waitpoints/waitpoint/{parked.waitpoint.id}/change/").content.decode()
+    assert "approval" in page and f"/admin/runs/run/{done.waitpoint.resume_run_id}/change/" in page
+    assert "&quot;approved&quot;: true" in page
+    assert staff_client.get("/admin/waitpoints/waitpoint/add/").status_code == 403

@@ -29,6 +29,7 @@ from . import agents  # noqa: F401  (registers AgentAdmin)
 from . import schedule_columns as columns
 from .cadence import local_and_utc, schedule_cadence
 from .schedule_form import ScheduleForm
+from .schedule_origin import renew_selected, schedule_origin_text
 from .schedule_panels import health_rows, recent_runs, runs_link, schedule_recent_runs, template_preview, upcoming_fires
 from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table, visible_workspaces
 
@@ -42,7 +43,7 @@ RETRIES = ["timeout_seconds", "max_attempts", "retry_backoff_seconds", "retry_ba
 ADVANCED = ["completion_url"]
 # What the system keeps about a schedule: shown on its page, never a field of the form.
 INTERNALS = ["status_line", "next_tick", "next_fire", "last_tick", "run_count", "failures", "version",
-             "finished_at", "session_id", "created_by", "created_at", "updated_at", "changes"]
+             "finished_at", "session_id", "created_by", "origin", "created_at", "updated_at", "changes"]
 
 
 @admin.register(Schedule)
@@ -54,11 +55,13 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
                     "success_column"]
     list_filter = ["kind", "paused", "agent"]
     search_fields = ["name", "agent__name"]
-    actions = ["pause_selected", "resume_selected", "run_now_selected"]
+    actions = ["pause_selected", "resume_selected", "run_now_selected", "renew_selected"]
 
     class Media:
         css = {"all": ["tickwise/admin.css"]}
         js = ["tickwise/countdown.js", "tickwise/schedule_form.js"]
+
+    renew_selected = renew_selected
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Schedule]:
         live = super().get_queryset(request).filter(deleted_at__isnull=True).select_related("agent")
@@ -112,6 +115,10 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     def failures(self, schedule: Schedule) -> str:
         limit = f"limit {schedule.failure_limit}" if schedule.failure_limit else "no limit"
         return f"{schedule.consecutive_failures} / {limit}"
+
+    @admin.display(description="Origin")
+    def origin(self, schedule: Schedule) -> str:
+        return schedule_origin_text(schedule)
 
     @admin.display(description="Changes (audit trail)")
     def changes(self, schedule: Schedule) -> str:

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from django.db import transaction
@@ -19,11 +19,10 @@ from ninja import Router
 from pydantic import BaseModel, Field
 
 from runs.models import Run
-from schedules.models import CreatorKind, Schedule
-from schedules.services import schedule_save
+from schedules.models import Schedule
 from triggers.background import BackgroundRefused, background_run_start
 from triggers.tools.processes import process_exited
-from triggers.tools.schedule import schedule_view
+from triggers.tools.schedule import NotRenewable, schedule_renew, schedule_view
 
 from . import schemas
 from .auth import ADMIN, OPERATOR, VIEWER, principal
@@ -155,7 +154,7 @@ def origin_out(schedule: Schedule) -> OriginOut:
 
 @agents_router.get("/{agent}/schedules/{schedule}/origin", response={200: OriginOut, **PROBLEMS},
                    summary="Who made a schedule: a person, an API key, or an agent run")
-def schedule_origin(request: HttpRequest, agent: str, schedule: str) -> HttpResponse:
+def get_schedule_origin(request: HttpRequest, agent: str, schedule: str) -> HttpResponse:
     caller = principal(request)
     found = schedule_in(caller, agent, schedule)
     caller.require(VIEWER)
@@ -164,14 +163,13 @@ def schedule_origin(request: HttpRequest, agent: str, schedule: str) -> HttpResp
 
 @agents_router.post("/{agent}/schedules/{schedule}/renew", response={200: OriginOut, **PROBLEMS},
                     summary="Renew an agent's recurring schedule for another period")
-def schedule_renew(request: HttpRequest, agent: str, schedule: str) -> HttpResponse:
+def renew_schedule(request: HttpRequest, agent: str, schedule: str) -> HttpResponse:
     caller = principal(request)
     found = schedule_in(caller, agent, schedule)
     caller.require(ADMIN)
-    if found.creator_kind != CreatorKind.AGENT_RUN or found.kind == "once":
-        raise Problem(409, "conflict", "only a recurring schedule an agent made expires and is renewed")
-    now = timezone.now()
-    found.end_at = now + timedelta(seconds=found.agent.workspace.agent_schedule_ttl_seconds)
     with saving():
-        schedule_save(found, now=now, actor=caller.actor, expected_version=found.version)
+        try:
+            schedule_renew(found, now=timezone.now(), actor=caller.actor)
+        except NotRenewable as refused:
+            raise Problem(409, "conflict", str(refused)) from None
     return json_response(origin_out(found))

@@ -161,6 +161,19 @@ def schedule_cancel_for(run: Run, schedule_id: int, *, now: datetime) -> dict[st
     return {"cancelled": schedule_id}
 
 
+class NotRenewable(ValueError):
+    pass
+
+
+def schedule_renew(schedule: Schedule, *, now: datetime, actor: Actor) -> Schedule:
+    """A person keeps an agent's recurring schedule for another period (the workspace's TTL from now)."""
+    if schedule.creator_kind != CreatorKind.AGENT_RUN or schedule.kind == ScheduleKind.ONCE:
+        raise NotRenewable(f"{schedule} is not a recurring schedule an agent made: it does not expire")
+    schedule.end_at = now + timedelta(seconds=schedule.agent.workspace.agent_schedule_ttl_seconds)
+    return schedule_save(schedule, now=now, actor=actor, expected_version=schedule.version,
+                         detail=f"renewed until {_iso(schedule.end_at)}")
+
+
 def schedule_view(schedule: Schedule) -> dict[str, Any]:
     """What the agent reads back about a schedule: enough to list, explain and cancel it."""
     return {

@@ -167,17 +167,18 @@ def _original(draft: EventDraft) -> int:
 
 def event_ingest(draft: EventDraft, *, now: datetime, rate_per_minute: int = 0) -> Ingested:
     """Store the event once; a repeat returns the original. Raises ``Throttled`` or ``EventMalformed``."""
-    known = fastpath.seen_lookup(draft.scope, draft.event_id)
-    if known is not None:
-        return Ingested(id=known, duplicate=True)
-    values = _values(draft, causation_from_headers(draft.headers, workspace_id=draft.workspace_id), now=now)
-    decision = fastpath.rate_take(draft.scope, rate_per_minute)
-    if not decision.allowed:
-        raise Throttled(decision.retry_after)
-    with transaction.atomic():
-        stored = event_insert_once(values)
-        if stored is not None:
-            event_route_publish_on_commit(stored)
+    admission = fastpath.delivery_admit(draft.scope, draft.event_id, rate_per_minute)
+    if admission.seen_id is not None:
+        return Ingested(id=admission.seen_id, duplicate=True)
+    if not admission.allowed:
+        raise Throttled(admission.retry_after)
+    # One statement, its own transaction (no BEGIN/COMMIT round trips): the routing
+    # message and the fast-path key go after it has committed, or after the caller's
+    # transaction does when there is one.
+    stored = event_insert_once(_values(draft, causation_from_headers(draft.headers, workspace_id=draft.workspace_id),
+                                       now=now))
+    if stored is not None:
+        event_route_publish_on_commit(stored)
     found = stored if stored is not None else _original(draft)
     # Only once the row has committed: a key must never stand for an event that was not stored.
     transaction.on_commit(lambda: fastpath.seen_mark(draft.scope, draft.event_id, found))

@@ -22,7 +22,7 @@ from events.services.ingest import EventDraft, EventMalformed, Throttled, event_
 
 from . import schemas
 from .auth import OPERATOR, VIEWER, principal
-from .hooks import ingested_response, throttled
+from .hooks import AcceptedOut, ingested_response, throttled
 from .pagination import MAX_CURSOR, page
 from .problems import Problem, ProblemOut, field_errors, not_found
 from .responses import json_response
@@ -40,12 +40,6 @@ class EventIn(schemas.Strict):
     subject: Annotated[schemas.Text, Field(max_length=200)] = ""
     data: Any = Field(description="The event's content (JSON).")
     occurred_at: schemas.Instant | None = None
-
-
-class AcceptedOut(BaseModel):
-    id: int = Field(description="The event in the ledger: GET /api/v1/events/{id}.")
-    event_id: str = Field(description="The sender's id for the event.")
-    duplicate: bool
 
 
 class EventOut(BaseModel):

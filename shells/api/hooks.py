@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Router
+from pydantic import BaseModel, Field
 
 from events.delivery import delivery_draft
 from events.models import WebhookSource
@@ -22,6 +23,12 @@ from .problems import Problem, ProblemOut
 
 router = Router(tags=["events"], auth=None)
 PROBLEMS = {code: ProblemOut for code in (400, 401, 404, 410, 413, 429)}
+
+
+class AcceptedOut(BaseModel):
+    id: int = Field(description="The event in the ledger: GET /api/v1/events/{id}.")
+    event_id: str = Field(description="The sender's id for the event.")
+    duplicate: bool = Field(description="true: this event was already stored (200); false: stored now (202).")
 
 
 def ingested_response(ingested: Ingested, event_id: str) -> JsonResponse:
@@ -57,7 +64,7 @@ def _body(request: HttpRequest, limit: int) -> bytes:
     return body
 
 
-@router.post("/{slug}", response={200: dict, 202: dict, **PROBLEMS}, summary="Receive a signed webhook")
+@router.post("/{slug}", response={200: AcceptedOut, 202: AcceptedOut, **PROBLEMS}, summary="Receive a signed webhook")
 def receive(request: HttpRequest, slug: str) -> HttpResponse:
     now = timezone.now()
     source = _source(slug)

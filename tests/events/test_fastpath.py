@@ -1,4 +1,4 @@
-"""The Redis fast path on a real Redis: the token bucket in one script, the seen keys, failing open."""
+"""The Redis fast path on a real Redis: repeats and the token bucket in one script, failing open."""
 from __future__ import annotations
 
 import uuid
@@ -15,30 +15,32 @@ def scope() -> str:
 
 def test_the_bucket_lets_the_rate_through_then_says_when_to_come_back():
     bucket = scope()
-    decisions = [fastpath.rate_take(bucket, 5) for _ in range(6)]
+    decisions = [fastpath.delivery_admit(bucket, f"e-{i}", 5) for i in range(6)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False]
     assert 1 <= decisions[-1].retry_after <= 12  # one token per 12 s at 5 a minute
+    assert fastpath.delivery_admit(bucket, "e-7", 0).allowed  # 0: no limit
 
 
 def test_concurrent_takers_never_spend_more_than_the_bucket_holds():
     bucket = scope()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        allowed = sum(d.allowed for d in pool.map(lambda _: fastpath.rate_take(bucket, 10), range(40)))
+        admitted = pool.map(lambda i: fastpath.delivery_admit(bucket, f"e-{i}", 10), range(40))
+        allowed = sum(a.allowed for a in admitted)
     assert allowed == 10
 
 
-def test_seen_keys_answer_only_for_marked_events():
+def test_a_marked_event_is_a_repeat_and_draws_no_token():
     where = scope()
-    assert fastpath.seen_lookup(where, "e-1") is None
+    assert fastpath.delivery_admit(where, "e-1", 1) == fastpath.Admission()
     fastpath.seen_mark(where, "e-1", 41)
     fastpath.seen_mark(where, "e-1", 99)  # NX: the first committed row's id stays
-    assert fastpath.seen_lookup(where, "e-1") == 41
-    assert fastpath.seen_lookup(where, "e-2") is None
+    assert [fastpath.delivery_admit(where, "e-1", 1).seen_id for _ in range(3)] == [41, 41, 41]
+    assert fastpath.delivery_admit(where, "e-2", 1).allowed is False  # the one token went to e-1
 
 
 def test_redis_down_or_off_fails_open():
     for url in ("redis://127.0.0.1:1/0", ""):
         with override_settings(TICKWISE={**fastpath.settings.TICKWISE, "EVENTS_REDIS_URL": url}):
-            assert all(fastpath.rate_take(scope(), 1).allowed for _ in range(3))
+            assert all(fastpath.delivery_admit(scope(), "e", 1).allowed for _ in range(3))
             fastpath.seen_mark("x", "y", 1)
-            assert fastpath.seen_lookup("x", "y") is None
+            assert fastpath.delivery_admit("x", "y", 1).seen_id is None

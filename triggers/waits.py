@@ -354,7 +354,8 @@ def _prefixes(event_type: str) -> list[str]:
 def waitpoints_sweep(*, now: datetime) -> int:
     """Resume due timers (ok true) and expired waits (ok false, timeout); returns how many settled."""
     open_waits = Waitpoint.objects.filter(state=WaitState.WAITING)
-    timers = list(open_waits.filter(kind=WaitKind.TIMER, resume_at__lte=now, timeout_at__gt=now)
+    # Timers first: a timer due at its timeout resumes ok (the timeout pass then finds it settled).
+    timers = list(open_waits.filter(kind=WaitKind.TIMER, resume_at__lte=now)
                   .order_by("resume_at").values_list("id", "resume_at")[:SWEEP_BATCH])
     expired = list(open_waits.filter(timeout_at__lte=now).order_by("timeout_at")
                    .values_list("id", flat=True)[:SWEEP_BATCH])

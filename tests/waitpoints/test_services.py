@@ -128,3 +128,12 @@ def test_a_cancelled_wait_ends_its_parked_run_once_and_never_resumes():
     assert not late.fresh and late.waitpoint.state == WaitState.CANCELLED
     assert waitpoints_sweep(now=NOW + timedelta(days=1)) == 0
     assert not Run.objects.filter(trigger=Trigger.RESUME).exists()
+
+
+def test_a_timer_due_at_its_timeout_resumes_ok():
+    run = running_run()
+    parked = waitpoint_create(run.id, WaitIn(kind="timer", seconds=60, timeout_seconds=60), now=NOW)
+    assert waitpoints_sweep(now=NOW + timedelta(seconds=60)) == 1
+    wait = parked.waitpoint.__class__.objects.get(id=parked.waitpoint.id)
+    assert wait.state == WaitState.COMPLETED and wait.completed_by == "timer"
+    assert json.loads(Run.objects.get(id=wait.resume_run_id).input)["ok"] is True

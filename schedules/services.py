@@ -9,6 +9,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from alerts.models import AlertKind
+from alerts.services import alert_resolve_key
 from core import timing
 from workspaces.audit import Actor, audit_record, field_changes
 
@@ -216,6 +218,9 @@ def schedule_resume(schedule: Schedule, *, now: datetime, actor: Actor | None = 
         locked.save(update_fields=["paused", "paused_reason", "consecutive_failures", "version",
                                    "next_tick_at", "next_fire_at", "finished_at", "finished_reason"])
         _audit(actor, locked, "resume", now=now, before={}, version_before=locked.version - 1)
+        # A resume ends the auto-pause episode: the next auto-pause is a new alert, sent even
+        # inside the cool-down, not a count on the old one.
+        alert_resolve_key(AlertKind.AUTO_PAUSE, f"schedule:{locked.id}", by="tickwise: resumed", now=now)
         beat_wake_on_commit()
     schedule.refresh_from_db()
 

@@ -19,6 +19,7 @@ from runs.models import Run, RunState, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.execute import run_execute
 from schedules.models import Agent, Schedule
+from schedules.services import schedule_resume
 from tests.adapters.conftest import AgentServer
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # base64 of 24 bytes
@@ -137,6 +138,17 @@ def test_auto_pause_raises_one_alert_for_the_schedule(db):
                                                           agent.workspace_id)
     assert "echo configured to fail" in alert.detail
     assert Run.objects.filter(schedule=schedule).count() == 3
+
+    # Resumed and failing again inside the cool-down: a new episode, sent, not a count on the old one.
+    schedule_resume(schedule, now=now)
+    assert Alert.objects.get(id=alert.id).resolved_by == "tickwise: resumed"
+    for minute in range(2):
+        tick = now + timedelta(minutes=minute + 1)
+        run = run_dispatch(schedule, DispatchRequest(trigger=Trigger.MANUAL, tick_at=tick), now=tick,
+                           publish=False)
+        assert run_execute(run.id, owner="w", now=tick) == RunState.FAILED
+    again = Alert.objects.get(resolved_at__isnull=True)
+    assert again.id != alert.id and again.notifications == 1
 
 
 def test_the_slack_format_is_an_incoming_webhook_message(db):

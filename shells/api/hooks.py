@@ -45,9 +45,10 @@ def throttled(error: Throttled) -> Problem:
 
 
 def _source(slug: str) -> WebhookSource:
-    source = WebhookSource.objects.filter(slug=slug).first()
-    if source is None:
-        raise Problem(404, "not-found", f"no webhook source {slug[:100]!r}")
+    try:  # read on every delivery: disabling a source or retiring a secret takes effect at once
+        source = WebhookSource.objects.get(slug=slug)
+    except WebhookSource.DoesNotExist:
+        raise Problem(404, "not-found", f"no webhook source {slug[:100]!r}") from None
     if not source.enabled:
         raise Problem(410, "source-disabled", f"webhook source {source.slug!r} is disabled")
     return source

@@ -66,8 +66,3 @@ def run_token_live(run: Run, *, now: datetime) -> bool:
         return True
     return run.finished_at + timedelta(seconds=settings.TICKWISE["RUN_TOKEN_GRACE"]) > now
 
-
-def run_tokens_purge(*, now: datetime) -> int:
-    """Delete expired tokens (the retention pulse may call this); returns how many."""
-    deleted, _ = RunToken.objects.filter(expires_at__lt=now).delete()
-    return deleted

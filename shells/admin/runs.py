@@ -158,8 +158,8 @@ class AgentFilter(PickFilter):
 @admin.register(Run)
 class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     workspace_lookup = "agent__workspace"
-    list_display = ["id", "state_shown", "schedule_link", "agent", "trigger", "tick_shown", "duration_shown",
-                    "attempt", "snippet"]
+    list_display = ["id", "state_shown", "agent_schedule", "trigger", "tick_shown", "duration_shown", "attempt",
+                    "snippet"]
     list_display_links = ["id"]
     list_filter = [ScheduleFilter, AgentFilter, "state", "trigger", "error_category", "skip_reason"]
     search_fields = ["idempotency_key", "chain_id", "schedule__name", "agent__name"]
@@ -212,8 +212,20 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_shown(self, run: Run) -> SafeString:
-        detail = SkipReason(run.skip_reason).label if run.skip_reason in SkipReason.values else run.skip_reason
-        return state_badge(run.state, detail if run.state == RunState.SKIPPED else "", short=True)
+        if run.state != RunState.SKIPPED:
+            return state_badge(run.state, short=True)
+        reason = SkipReason(run.skip_reason).label if run.skip_reason in SkipReason.values else run.skip_reason
+        return format_html('{} <small title="{}">{}</small>', state_badge(run.state, short=True), reason,
+                           run.skip_reason)
+
+    @admin.display(description="agent / schedule", ordering="schedule__name")
+    def agent_schedule(self, run: Run) -> str:
+        """AGENT/NAME, as commands and the API name a schedule, the name a link to the schedule's page."""
+        if run.schedule is None:
+            return format_html('<span class="tw-clip" title="{}">{}</span>', run.agent.name, run.agent.name)
+        url = reverse("admin:schedules_schedule_change", args=[run.schedule_id])
+        return format_html('<span class="tw-clip" title="{}/{}">{}/<a href="{}">{}</a></span>', run.agent.name,
+                           run.schedule.name, run.agent.name, url, run.schedule.name)
 
     @admin.display(description="schedule", ordering="schedule__name")
     def schedule_link(self, run: Run) -> str:
@@ -234,11 +246,11 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     def snippet(self, run: Run) -> str:
         if run.error_category or run.error_message:
             text = f"{run.error_category}: {run.error_message}" if run.error_category else run.error_message
-            return format_html('<span title="{}">{}</span>', run.error_message, cut(text))
+            return format_html('<span class="tw-snippet" title="{}">{}</span>', run.error_message, cut(text))
         if run.output is None:
             return "-"
         shown = json.dumps(run.output, ensure_ascii=False)
-        return format_html('<span title="{}">{}</span>', shown[:500], cut(shown))
+        return format_html('<span class="tw-snippet" title="{}">{}</span>', shown[:500], cut(shown))
 
     # --- the detail page -----------------------------------------------------------
 

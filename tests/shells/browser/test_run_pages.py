@@ -55,21 +55,26 @@ def rows(page: WebDriver) -> list[str]:
 
 
 def test_the_run_list_badges_filters_and_width(login, admin_url, transactional_db) -> None:
-    morning = Schedule.objects.create(agent=Agent.objects.create(name="reporter"), name="morning",
-                                      cron="0 9 * * 1-5", timezone=NY)
+    # Long names, a skip reason and long errors: the widest a row gets.
+    morning = Schedule.objects.create(agent=Agent.objects.create(name="weekly-reporter"),
+                                      name="monday-morning-digest", cron="0 9 * * 1-5", timezone=NY)
     other = Schedule.objects.create(agent=Agent.objects.create(name="other"), name="evening", cron="0 18 * * *")
     tick = datetime(2026, 12, 1, 14, 0, 5, tzinfo=UTC)
     for n, (schedule, state) in enumerate([(morning, RunState.SUCCEEDED), (morning, RunState.DEAD),
-                                           (other, RunState.FAILED), (other, RunState.UNKNOWN)]):
+                                           (other, RunState.FAILED), (other, RunState.UNKNOWN),
+                                           (other, RunState.SKIPPED)]):
         Run.objects.create(schedule=schedule, agent=schedule.agent, trigger=Trigger.SCHEDULE, state=state,
-                           tick_at=tick - timedelta(days=n), idempotency_key=f"k{n}",
+                           tick_at=tick - timedelta(days=n), idempotency_key=f"k{n}", attempt=1,
+                           skip_reason="dst_gap" if state == RunState.SKIPPED else "",
+                           started_at=tick, finished_at=tick + timedelta(seconds=123),
                            error_message="" if state == RunState.SUCCEEDED else "agent said no " * 20)
     page = login()
     page.get(f"{admin_url}/admin/runs/run/")
     colours = {badge.text: badge.value_of_css_property("background-color")
                for badge in page.find_elements(By.CSS_SELECTOR, ".tw-state")}
     assert colours == {"Succeeded": "rgba(26, 127, 55, 1)", "Dead": "rgba(130, 7, 30, 1)",
-                       "Failed": "rgba(207, 34, 46, 1)", "Unknown": "rgba(191, 135, 0, 1)"}, colours
+                       "Failed": "rgba(207, 34, 46, 1)", "Unknown": "rgba(191, 135, 0, 1)",
+                       "Skipped": "rgba(140, 149, 159, 1)"}, colours
     assert "2026-12-01 09:00:05 EST" in page.page_source
     # Every column fits at 1400 px: nothing past the right edge of the page or of the table's own scroller.
     assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
@@ -78,14 +83,15 @@ def test_the_run_list_badges_filters_and_width(login, admin_url, transactional_d
                                " && t.scrollWidth <= t.parentElement.clientWidth"), "the run list is wider than 1400 px"
 
     box = find(page, "input[name=schedule]")
-    box.send_keys("reporter/morning")
+    box.send_keys("weekly-reporter/monday-morning-digest")
     box.submit()
-    wait_until(page, lambda d: "schedule=reporter%2Fmorning" in d.current_url, "the schedule filter to apply")
-    assert len(rows(page)) == 2 and all("morning" in row for row in rows(page))
+    wait_until(page, lambda d: "schedule=weekly-reporter%2Fmonday-morning-digest" in d.current_url,
+               "the schedule filter to apply")
+    assert len(rows(page)) == 2 and all("weekly-reporter/monday-morning-digest" in row for row in rows(page))
     page.find_element(By.LINK_TEXT, "Dead (dead-letter queue)").click()  # the state filter keeps the schedule's
     wait_until(page, lambda d: "state__exact=dead" in d.current_url, "the state filter to apply")
     [dead] = rows(page)
-    assert "morning" in dead and "Dead" in dead
+    assert "monday-morning-digest" in dead and "Dead" in dead
     page.find_element(By.CSS_SELECTOR, "#result_list tbody a[href*='/admin/schedules/schedule/']").click()
     wait_until(page, lambda d: d.current_url.endswith(f"/admin/schedules/schedule/{morning.pk}/change/"),
                "the schedule link to lead to the schedule's page")

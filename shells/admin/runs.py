@@ -26,6 +26,7 @@ from runs.selectors import run_attempts
 from runs.services.dlq import ReplayRefused, run_replay
 from schedules.models import Agent
 from schedules.selectors import ScheduleRefError, id_or_name, schedule_lookup
+from waitpoints.models import Waitpoint
 
 from .scoping import WorkspaceScopedAdmin, admin_actor
 
@@ -177,7 +178,7 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         ("Output", {"fields": ["output_shown"]}),
         ("Attempts (side-effect ledger)", {"fields": ["attempts_table"]}),
         ("Causation", {"fields": ["parent_link", "chain_link", "event_depth", "wakeup_count", "actor",
-                                  "session_id", "completion_url"]}),
+                                  "session_id", "completion_url", "waitpoints_link"]}),
         ("Internals", {"classes": ["collapse"], "fields": [
             "idempotency_key", "schedule_version", "run_number", "missed_count", "max_attempts", "not_before",
             "lease_owner", "lease_expires_at", "fencing_token", "published_at", "buffered",
@@ -328,6 +329,14 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
             return "-"
         url = f"{reverse('admin:runs_run_changelist')}?chain_id={run.chain_id}"
         return format_html('{} (<a href="{}">runs of this chain</a>)', run.chain_id, url)
+
+    @admin.display(description="waitpoints")
+    def waitpoints_link(self, run: Run) -> str:
+        count = Waitpoint.objects.filter(run_id=run.pk).count()
+        if not count:
+            return "none"
+        url = f"{reverse('admin:waitpoints_waitpoint_changelist')}?run__id__exact={run.pk}"
+        return format_html('<a href="{}">{} parked here</a>', url, count)
 
     @admin.display(description="deliveries")
     def deliveries_table(self, run: Run) -> str:

@@ -27,3 +27,7 @@ def test_the_list_and_a_waitpoint_render_read_only_with_its_runs(staff_client):
     assert "approval" in page and f"/admin/runs/run/{done.waitpoint.resume_run_id}/change/" in page
     assert "&quot;approved&quot;: true" in page
     assert staff_client.get("/admin/waitpoints/waitpoint/add/").status_code == 403
+    run_page = staff_client.get(f"/admin/runs/run/{run.id}/change/").content.decode()
+    assert f"/admin/waitpoints/waitpoint/?run__id__exact={run.id}" in run_page  # the run's page links them
+    only_its = staff_client.get(f"/admin/waitpoints/waitpoint/?run__id__exact={run.id}")
+    assert only_its.status_code == 200 and str(parked.waitpoint.id) in only_its.content.decode()

@@ -131,7 +131,9 @@ def _schedule(run: Run, args: ScheduleArgs, *, key: str, now: datetime) -> Sched
         schedule.kind = ScheduleKind.ONCE
         schedule.run_at = args.at or now + timedelta(seconds=args.in_seconds or 0)
     elif args.every_seconds is not None:
-        schedule.kind, schedule.interval_seconds, schedule.start_at = ScheduleKind.INTERVAL, args.every_seconds, now
+        # The first tick one interval from now: "every hour" does not mean "now, then every hour".
+        schedule.kind, schedule.interval_seconds = ScheduleKind.INTERVAL, args.every_seconds
+        schedule.start_at = now + timedelta(seconds=args.every_seconds)
     else:
         schedule.kind, schedule.cron = ScheduleKind.CRON, args.cron or ""
     return schedule

@@ -132,6 +132,9 @@ def test_an_agent_recurring_schedule_expires_unless_renewed(http, agent):
     schedule = Schedule.objects.get(pk=response.json()["schedule"]["id"])
     assert schedule.end_at is not None
     assert timedelta(days=7) - timedelta(minutes=1) < schedule.end_at - schedule.created_at <= timedelta(days=7)
+    # "Every hour" starts an hour from now, not now.
+    assert schedule.next_fire_at is not None
+    assert timedelta(minutes=59) < schedule.next_fire_at - schedule.created_at <= timedelta(hours=1)
 
 
 @pytest.mark.parametrize("trigger", [Trigger.SCHEDULE, Trigger.EVENT, Trigger.WAKEUP, Trigger.RESUME])

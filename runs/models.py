@@ -201,22 +201,3 @@ class AgentCall(models.Model):
 
     def __str__(self) -> str:
         return f"call {self.run_id}#{self.attempt} ({self.state})"
-
-
-class RunToken(models.Model):
-    """The credential one call to the agent carries, so the agent can reach Tickwise's tools.
-
-    Only the SHA-256 of the token is stored. It is scoped to its run (and
-    through it to the run's workspace, agent and session), expires with the
-    attempt's lease, and stops working once the run has ended plus a grace
-    period for a reply in flight (``runs.services.tokens``).
-    """
-
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tokens")
-    attempt = models.PositiveIntegerField()
-    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"token of run {self.run_id}#{self.attempt}"

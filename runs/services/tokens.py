@@ -1,28 +1,30 @@
 """Run tokens: the credential each call to an agent carries, so the agent can use Tickwise's tools.
 
-A token is ``twr_`` and 32 random bytes; only its SHA-256 is stored (as API
-keys are, ``workspaces.keys``). It is minted per attempt, just before the
-call, and it is good only for its own run: the tools API takes it on
-``/api/v1/runs/{its run}/tools/…`` and nowhere else. It expires with the
-attempt's lease, and once the run has ended it works for a grace period
-more (``TICKWISE_RUN_TOKEN_GRACE``), for a tool call the agent sent just
-before its answer. No revocation write is needed: the run's own
-``finished_at`` is the revocation.
+A token is ``twr_<run>_<attempt>_<expiry>_<signature>``: the signature is an
+HMAC-SHA256 of the rest under a key derived from the server's
+``SECRET_KEY`` (``salted_hmac``), checked in constant time. Nothing is stored:
+minting costs no statement on the worker's hot path, and there is no token
+table to leak (stronger than a hash at rest). It is good only for its own
+run: the tools API takes it on ``/api/v1/runs/{its run}/tools/…`` and nowhere
+else, and through the run it is scoped to the run's workspace, agent and
+session. It expires with the attempt's lease, and once the run has ended it
+works for a grace period more (``TICKWISE_RUN_TOKEN_GRACE``), for a tool call
+sent just before the answer: the run's own ``finished_at`` is the revocation.
+Rotating ``SECRET_KEY`` revokes every token.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
-from ..models import Run, RunState, RunToken
+from ..models import Run, RunState
 from .claim import lease_for
 
 PREFIX = "twr_"
-SECRET_BYTES = 32
+SALT = "tickwise.runs.run-token"
 # States in which a run may still act through its token (an ended run gets the grace period).
 ACTIVE_STATES = (RunState.PENDING, RunState.RUNNING)
 
@@ -31,33 +33,42 @@ class TokenRefused(ValueError):
     """The token does not let its bearer act on this run; the message says why."""
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _signature(claims: str) -> str:
+    return salted_hmac(SALT, claims, algorithm="sha256").hexdigest()
 
 
 def run_token_mint(run: Run, *, now: datetime) -> str:
-    """A new token for this attempt of ``run``; the token is returned once and never stored."""
-    token = PREFIX + secrets.token_urlsafe(SECRET_BYTES)
-    RunToken.objects.create(run=run, attempt=run.attempt, token_hash=_hash(token), created_at=now,
-                            expires_at=now + lease_for(run))
-    return token
+    """A token for this attempt of ``run``, valid until the attempt's lease would expire."""
+    expires = int((now + lease_for(run)).timestamp())
+    claims = f"{run.pk}_{run.attempt}_{expires}"
+    return f"{PREFIX}{claims}_{_signature(claims)}"
 
 
 def run_token_verify(token: str, *, run_id: int, now: datetime) -> Run:
     """The run ``token`` lets its bearer act on, which must be ``run_id``; TokenRefused otherwise."""
-    if not token.startswith(PREFIX):
-        raise TokenRefused("not a Tickwise run token")
-    found = RunToken.objects.select_related("run", "run__agent").filter(token_hash=_hash(token)).first()
-    if found is None or not hmac.compare_digest(found.token_hash, _hash(token)):
-        raise TokenRefused("unknown run token")
-    if found.run_id != run_id:
-        # The same answer as an unknown token's would hide nothing: the bearer knows its own run.
-        raise TokenRefused(f"this run token belongs to run {found.run_id}, not run {run_id}")
-    if found.expires_at <= now:
+    token_run, expires = _claims(token)
+    if token_run != run_id:
+        # The bearer knows its own run: naming it hides nothing and helps a confused client.
+        raise TokenRefused(f"this run token belongs to run {token_run}, not run {run_id}")
+    if datetime.fromtimestamp(expires, UTC) <= now:
         raise TokenRefused("the run token has expired")
-    if not run_token_live(found.run, now=now):
-        raise TokenRefused(f"run {found.run_id} has ended; its token is revoked")
-    return found.run
+    run = Run.objects.select_related("agent").filter(pk=run_id).first()
+    if run is None:
+        raise TokenRefused(f"run {run_id} no longer exists")
+    if not run_token_live(run, now=now):
+        raise TokenRefused(f"run {run_id} has ended; its token is revoked")
+    return run
+
+
+def _claims(token: str) -> tuple[int, int]:
+    """The run id and expiry a well-signed token carries."""
+    parts = token.removeprefix(PREFIX).split("_") if token.startswith(PREFIX) else []
+    if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
+        raise TokenRefused("not a Tickwise run token")
+    claims, signature = "_".join(parts[:3]), parts[3]
+    if not hmac.compare_digest(signature, _signature(claims)):
+        raise TokenRefused("unknown run token")
+    return int(parts[0]), int(parts[2])
 
 
 def run_token_live(run: Run, *, now: datetime) -> bool:
@@ -65,4 +76,3 @@ def run_token_live(run: Run, *, now: datetime) -> bool:
     if run.state in ACTIVE_STATES or run.finished_at is None:
         return True
     return run.finished_at + timedelta(seconds=settings.TICKWISE["RUN_TOKEN_GRACE"]) > now
-

@@ -75,6 +75,20 @@ def test_a_token_works_only_for_its_own_run_and_only_while_the_run_lives(http, a
     assert "ended" in assert_problem(tools.post(listing), 401, "unauthenticated")["detail"]
 
 
+def test_a_tampered_or_expired_token_is_refused(http, agent):
+    mine, other = make_run(agent), make_run(agent)
+    tools = Tools(http, mine)
+    _, run_id, attempt, expires, signature = tools.token.split("_")
+    forged = f"twr_{other.pk}_{attempt}_{expires}_{signature}"
+    assert "unknown" in assert_problem(tools.post({"action": "list"}, token=forged, run_id=other.pk), 401,
+                                       "unauthenticated")["detail"]
+    stretched = f"twr_{run_id}_{attempt}_{int(expires) + 3600}_{signature}"
+    assert_problem(tools.post({"action": "list"}, token=stretched), 401, "unauthenticated")
+    expired = run_token_mint(mine, now=timezone.now() - timedelta(hours=1))
+    assert "expired" in assert_problem(tools.post({"action": "list"}, token=expired), 401,
+                                       "unauthenticated")["detail"]
+
+
 def test_the_token_is_not_an_api_key(http, agent):
     tools = Tools(http, make_run(agent))
     response = http.get("/runs", headers={"Authorization": f"Bearer {tools.token}"})

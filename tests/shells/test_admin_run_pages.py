@@ -277,6 +277,36 @@ def test_the_dashboard_lists_open_alerts_not_resolved_ones(staff_client, db):
     assert "demo/nightly" not in html
 
 
+def test_the_dashboard_shows_each_pulse_with_its_last_outcome(staff_client, db):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_celery_results.models import TaskResult
+
+    from runs.pulses import ensure_pulses
+
+    ensure_pulses(IntervalSchedule, PeriodicTask)
+    PeriodicTask.objects.filter(task="runs.sweep_outbox").update(last_run_at=datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC))
+    for n, result in enumerate(["0", "3"]):  # the newest is shown
+        TaskResult.objects.create(task_id=f"t{n}", task_name="runs.sweep_outbox", status="SUCCESS", result=result,
+                                  date_done=datetime(2026, 12, 1, 9, 0, n, tzinfo=UTC))
+    pulses = {pulse.task: pulse for pulse in staff_client.get("/admin/").context["pulses"]}
+    sweeper = pulses["runs.sweep_outbox"]
+    assert (sweeper.last_status, sweeper.last_result) == ("SUCCESS", "3")
+    assert pulses["runs.reap_leases"].last_status == "no result yet"
+    assert "2026-12-01 09:00:01 UTC" in page(staff_client, "/admin/")
+
+
+def test_the_run_page_lists_its_completion_deliveries(staff_client, schedule):
+    from runs.outbound import OutboundDelivery
+
+    run = make_run(schedule)
+    OutboundDelivery.objects.create(run=run, url="https://hooks.example/done", webhook_id="msg_1",
+                                    event_type="run.succeeded", payload={"secret": "not shown"}, status="delivered",
+                                    attempts=1, last_status_code=204)
+    html = page(staff_client, f"{RUNS}{run.pk}/change/")
+    assert "https://hooks.example/done" in html and "msg_1" in html and "204" in html
+    assert "not shown" not in html  # the body is on the delivery's own page
+
+
 # --- the audit trail's names and times ------------------------------------------------------
 
 def test_the_audit_trail_is_plural_and_its_times_carry_seconds_and_zone(staff_client, schedule):

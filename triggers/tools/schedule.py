@@ -60,13 +60,14 @@ def schedule_tool(context: ToolContext, args: ScheduleArgs, *, now: datetime) ->
 def schedule_create_for(context: ToolContext, args: ScheduleArgs, *, now: datetime) -> dict[str, Any]:
     run = context.run
     key = origin_key(run, args, context.idempotency_key)
-    existing = Schedule.objects.filter(origin_key=key).first()
-    if existing is not None:
-        return {"created": False, "schedule": schedule_view(existing)}
     try:
         with transaction.atomic():
-            # One create at a time per agent: the quotas count what the others committed.
+            # One create at a time per agent: the quotas count what the others committed, and a
+            # retried call that raced its first attempt finds that attempt's schedule here.
             space = Workspace.objects.get(agents=Agent.objects.select_for_update().get(pk=run.agent_id))
+            existing = Schedule.objects.filter(origin_key=key).first()
+            if existing is not None:
+                return {"created": False, "schedule": schedule_view(existing)}
             schedule = _checked(space, run, args, key=key, now=now)
             schedule_save(schedule, now=now, actor=agent_actor(run), detail=_audit_detail(run))
     except IntegrityError:

@@ -5,6 +5,8 @@ token); tokens are minted by the same service the execute path uses.
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -124,6 +126,27 @@ def test_the_same_request_twice_makes_one_schedule(http, agent):
              for n in range(2)]
     assert keyed[0].json()["schedule"]["id"] == keyed[1].json()["schedule"]["id"]
     assert Schedule.objects.count() == 2
+
+
+def test_a_request_raced_by_its_retries_makes_one_schedule(api_url, agent):
+    run = make_run(agent)
+    token = run_token_mint(run, now=timezone.now())
+    body = {"action": "create", "in_seconds": 300, "reason": "r", "payload": {"type": "task", "prompt": "p"}}
+    start = threading.Barrier(6)
+
+    def call(_: int) -> dict[str, Any]:
+        with httpx.Client(base_url=api_url, timeout=30) as client:
+            start.wait()
+            response = client.post(f"/runs/{run.pk}/tools/schedule", json=body,
+                                   headers={"Tickwise-Run-Token": token})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(call, range(6)))
+    assert sum(answer["created"] for answer in answers) == 1
+    assert len({answer["schedule"]["id"] for answer in answers}) == 1
+    assert Schedule.objects.count() == 1
 
 
 @pytest.mark.parametrize(("fields", "allowed"), [

@@ -104,7 +104,8 @@ def test_the_context_is_a_plain_json_dict_of_the_request(make_request):
 
     assert context == request_context(request)
     assert set(context) == {"run_id", "agent", "config", "input", "session_id", "tick_at", "trigger",
-                            "idempotency_key", "attempt", "timeout_seconds", "extra", "workspace_id"}
+                            "idempotency_key", "attempt", "timeout_seconds", "extra", "workspace_id",
+                            "run_token", "tools_url"}
     assert context["workspace_id"] == 7  # the tenant, so the function can bind its own credentials
 
 

@@ -209,3 +209,18 @@ def test_a_watch_schedule_stops_when_its_background_run_ends(stack, waiter, serv
     fired = Run.objects.filter(schedule=watch).count()
     time.sleep(3)
     assert Run.objects.filter(schedule=watch).count() == fired
+
+
+def test_a_message_payload_is_delivered_with_no_model_call(stack, waiter, servers):
+    model = servers(schedules_then_answers)
+    agent = Agent.objects.create(name="reminder", adapter="openai",
+                                 config={"model": "m", "base_url": model.url, "api_key_env": None})
+    reminder = schedule_save(Schedule(agent=agent, name="wakeup-standup", kind="once", payload_type="message",
+                                      input_template="stand-up in 10 minutes",
+                                      run_at=timezone.now() + timedelta(seconds=1)), now=timezone.now())
+    stack.worker()
+    stack.beat()
+    run = waiter(lambda: Run.objects.filter(schedule=reminder, state=RunState.SUCCEEDED).first(), timeout=90,
+                 what="the reminder to be delivered")
+    assert run.output == {"message": "stand-up in 10 minutes", "channel": "log"}
+    assert model.seen == []  # no LLM call

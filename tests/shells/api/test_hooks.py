@@ -27,7 +27,8 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from events.models import InboundEvent, SourceKind, WebhookSource
+from events.models import InboundEvent, SourceKind, Subscription, WebhookSource
+from runs.models import Run, RunState
 from schedules.models import Agent
 from tests.conftest import Stack, _database_url
 from tests.shells.api.conftest import assert_problem, free_port, start_api
@@ -387,3 +388,29 @@ def test_the_admin_shows_secret_names_only_and_sends_a_signed_test_event(client,
 
     shown = admin_client.get(f"/admin/events/inboundevent/{events[0].pk}/change/").content.decode()
     assert "tickwise.test" in shown and "sent_by" in shown
+
+
+# --- through routing ----------------------------------------------------------------------------
+
+
+def test_a_webhook_posted_20_times_at_once_starts_one_run(client, hooks_url, stack, waiter):
+    src = source()
+    agent = Agent.objects.create(name="reactor", adapter="echo", workspace_id=src.workspace_id)
+    Subscription.objects.create(workspace_id=src.workspace_id, agent=agent, name="deploys",
+                                event_type="deploy.finished", match={"data.repo": "web"})
+    stack.worker()
+    body = body_of()
+    headers = {**standard_headers(body, KEY_NEW, msg_id="msg_routed"), "tickwise-depth": "2"}
+
+    def post(_: int) -> httpx.Response:
+        return httpx.post(f"{hooks_url}/hooks/stdhook", content=body, headers=headers, timeout=30)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, range(20)))
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [202]
+    event_id = answers[0].json()["id"]
+    waiter(lambda: Run.objects.filter(route__event_id=event_id, state=RunState.SUCCEEDED).exists(), timeout=60,
+           what="the event's run to succeed")
+    run = Run.objects.get(route__event_id=event_id)
+    event = InboundEvent.objects.get(pk=event_id)
+    assert (run.trigger, run.agent_id, run.event_depth, run.chain_id) == ("event", agent.pk, 3, event.chain_id)
+    assert event.outcome == "routed" and Run.objects.count() == 1

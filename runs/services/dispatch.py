@@ -165,15 +165,30 @@ def runs_dispatch_many(items: Sequence[tuple[Schedule, DispatchRequest]], *, now
 
 def _build_runs(items: Sequence[tuple[Schedule, DispatchRequest]], *, now: datetime) -> list[Run]:
     started: Counter[int] = Counter()
+    parents = _origins_kept(items)
     runs = []
     for schedule, request in items:
         if request.state == RunState.PENDING:
             started[schedule.pk] += 1
-        runs.append(_build_run(schedule, request, now=now, started=started[schedule.pk]))
+        runs.append(_build_run(schedule, request, now=now, started=started[schedule.pk], parents=parents))
     return runs
 
 
-def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, started: int = 1) -> Run:
+def _origins_kept(items: Sequence[tuple[Schedule, DispatchRequest]]) -> set[int]:
+    """The wakeups' origin runs still in the ledger (one query, only when a wakeup is in the batch).
+
+    Retention may have deleted an origin run before its wakeup fired: the
+    wakeup keeps its chain but names no parent, or the insert (and the beat's
+    whole batch) would fail on the foreign key.
+    """
+    origins = {schedule.origin_run_id for schedule, _ in items if schedule.is_wakeup}
+    if not origins:
+        return set()
+    return set(Run.objects.filter(pk__in=origins).values_list("pk", flat=True))
+
+
+def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, started: int = 1,
+               parents: set[int] | None = None) -> Run:
     trigger = Trigger.WAKEUP if schedule.is_wakeup and request.trigger in TIMELINE_TRIGGERS else request.trigger
     key = idempotency_key(schedule_id=schedule.pk, version=schedule.version,
                           tick_at=request.tick_at, trigger=trigger)
@@ -189,15 +204,16 @@ def _build_run(schedule: Schedule, request: DispatchRequest, *, now: datetime, s
         finished_at=now if terminal else None,
         session_id=_session_id(schedule), input=request.input, started_by_id=request.started_by_id,
         completion_url=schedule.completion_url, payload_type=schedule.payload_type,
-        **_causation(schedule, trigger).fields(), **_policy_fields(RunPolicy.of(schedule)),
+        **_causation(schedule, trigger, parents or set()).fields(), **_policy_fields(RunPolicy.of(schedule)),
     )
 
 
-def _causation(schedule: Schedule, trigger: str) -> Causation:
+def _causation(schedule: Schedule, trigger: str, parents: set[int]) -> Causation:
     """A wakeup continues the chain of the run that asked for it, one self-wakeup further; a tick starts one."""
     if trigger != Trigger.WAKEUP:
         return Causation()
-    return Causation(chain_id=schedule.origin_chain_id, parent_run_id=schedule.origin_run_id,
+    parent = schedule.origin_run_id if schedule.origin_run_id in parents else None
+    return Causation(chain_id=schedule.origin_chain_id, parent_run_id=parent,
                      wakeup_count=schedule.origin_wakeup_count + 1, actor_id=schedule.origin_agent_id)
 
 

@@ -76,3 +76,11 @@ def test_a_person_one_shot_is_a_plain_scheduled_tick(agent):
     fire()
     run = Run.objects.get(schedule=schedule)
     assert (run.trigger, run.wakeup_count, run.parent_run_id) == (Trigger.SCHEDULE, 0, None)
+
+
+def test_a_wakeup_whose_origin_run_was_purged_still_fires_in_its_chain(agent, origin):
+    schedule = wakeup(agent, origin, wakeups=1)
+    Run.objects.filter(pk=origin.pk).delete()  # the ledger's retention, before the wakeup fired
+    fire()
+    run = Run.objects.get(schedule=schedule)
+    assert (run.state, run.chain_id, run.parent_run_id, run.wakeup_count) == (RunState.PENDING, "chain-1", None, 2)

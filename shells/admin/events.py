@@ -26,8 +26,9 @@ from events.models import InboundEvent, Route, WebhookSource
 from events.services.sources import secrets_validate, source_save
 from events.services.testing import source_send_test
 from events.signatures import secrets_active
+from workspaces.models import Role
 
-from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table
+from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table, visible_workspaces
 
 
 class WebhookSourceForm(forms.ModelForm):
@@ -87,6 +88,11 @@ class WebhookSourceAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     @admin.display(description="changes")
     def changes(self, source: WebhookSource) -> SafeString:
         return audit_table(source) if source.pk else SafeString("-")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "workspace":  # a source goes only where its creator is an admin
+            kwargs["queryset"] = visible_workspaces(request, at_least=Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: WebhookSource, form: Any, change: bool) -> None:
         if not change:

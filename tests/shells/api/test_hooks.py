@@ -32,7 +32,7 @@ from runs.models import Run, RunState
 from schedules.models import Agent
 from tests.conftest import Stack, _database_url
 from tests.shells.api.conftest import assert_problem, free_port, start_api
-from workspaces.models import Role, Workspace
+from workspaces.models import Membership, Role, Workspace
 
 KEY_NEW = base64.b64encode(b"new-secret-key-0123456789abcdef!").decode()
 KEY_OLD = base64.b64encode(b"old-secret-key-0123456789abcdef!").decode()
@@ -414,3 +414,21 @@ def test_a_webhook_posted_20_times_at_once_starts_one_run(client, hooks_url, sta
     event = InboundEvent.objects.get(pk=event_id)
     assert (run.trigger, run.agent_id, run.event_depth, run.chain_id) == ("event", agent.pk, 3, event.chain_id)
     assert event.outcome == "routed" and Run.objects.count() == 1
+
+
+def test_staff_see_and_place_sources_only_in_workspaces_they_administer(transactional_db):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    mine, theirs = (Workspace.objects.create(slug=slug, name=slug) for slug in ("mine", "theirs"))
+    source("in-mine", workspace=mine)
+    source("in-theirs", workspace=theirs)
+    staff = User.objects.create_user("staffer", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="events"))
+    Membership.objects.create(workspace=mine, user=staff, role=Role.ADMIN)
+    browser = Client(SERVER_NAME="127.0.0.1")
+    browser.force_login(staff)
+    listed = browser.get("/admin/events/webhooksource/").content.decode()
+    assert "in-mine" in listed and "in-theirs" not in listed
+    form = browser.get("/admin/events/webhooksource/add/").content.decode()
+    assert f'value="{mine.pk}"' in form and f'value="{theirs.pk}"' not in form

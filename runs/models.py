@@ -165,6 +165,10 @@ class Run(models.Model):
             models.Index(fields=["not_before"], name="run_retry_due_idx",
                          condition=Q(state="pending", not_before__isnull=False)),
             models.Index(fields=["chain_id"], name="run_chain_idx", condition=~Q(chain_id="")),
+            # The run list and the control room's 24-hour figures read the newest runs across schedules.
+            models.Index(fields=["-tick_at", "-id"], name="run_tick_idx"),
+            # The dead-letter and unknown queues: counted on every dashboard, pulse and /metrics scrape.
+            models.Index(fields=["state"], name="run_dead_letter_idx", condition=Q(state__in=["dead", "unknown"])),
             # Reaper: running runs by lease expiry.
             models.Index(fields=["lease_expires_at"], name="run_lease_idx", condition=Q(state="running")),
         ]

@@ -167,9 +167,8 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     date_hierarchy = "tick_at"
     list_select_related = ["schedule", "agent"]
     list_per_page = 50
-    # Newest dispatched first, by primary key: a LIMIT over the primary key index whatever the ledger's size
-    # (the model's tick order has no index of its own; the tick column still sorts on a click).
-    ordering = ["-id"]
+    # Newest tick first: a LIMIT over run_tick_idx (tick_at DESC, id DESC), whatever the ledger's size.
+    ordering = ["-tick_at", "-id"]
     show_full_result_count = False  # a count of the whole ledger on every page is a full scan
     fieldsets = [
         ("Summary", {"fields": ["state_label", "schedule_link", "agent_link", "trigger", "started_by_shown",

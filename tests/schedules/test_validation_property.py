@@ -198,7 +198,7 @@ def test_any_schedule_input_is_a_validation_error_or_stored_as_accepted(base, fe
 
 def test_the_strategies_reach_every_field():
     """A field added later is fed too, or this fails and says which."""
-    assert {field.name for field in AGENT_FIELDS} == {"name", "adapter", "config", "is_active"}
+    assert {field.name for field in AGENT_FIELDS} == {"name", "adapter", "config", "is_active", "completion_url"}
     assert {f.name for f in SCHEDULE_FIELDS} >= {"kind", "cron", "run_at", "input_template", "max_attempts",
                                                 "jitter_seconds", "session_id", "paused", "paused_reason"}
     assert set(AdapterKind.values) == {base["adapter"] for base in AGENT_BASES}

@@ -58,7 +58,8 @@ def _admin_link(obj: Any, label: str) -> str:
 class WebhookSourceAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     form = WebhookSourceForm
     list_display = ["slug", "kind", "workspace", "enabled", "secrets_column", "rate_per_minute", "updated_at"]
-    list_filter = ["kind", "enabled", "workspace"]
+    # Related-only: a staff member's filter lists the workspaces and sources they can see, no others.
+    list_filter = ["kind", "enabled", ("workspace", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["slug", "description"]
     readonly_fields = ["hook_url", "secrets_status", "version", "created_by", "created_at", "updated_at", "changes"]
     actions = ["send_test_event"]
@@ -124,7 +125,8 @@ EVENT_FIELDS: tuple[str, ...] = (
 @admin.register(InboundEvent)
 class InboundEventAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     list_display = ["id", "received_at", "source", "type", "event_id", "outcome", "depth", "secret_env"]
-    list_filter = ["outcome", "source", "workspace"]
+    list_filter = ["outcome", ("source", admin.RelatedOnlyFieldListFilter),
+                   ("workspace", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["event_id", "type", "subject", "chain_id"]
     date_hierarchy = "received_at"
     list_select_related = ["source"]

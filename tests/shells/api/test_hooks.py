@@ -430,5 +430,9 @@ def test_staff_see_and_place_sources_only_in_workspaces_they_administer(transact
     browser.force_login(staff)
     listed = browser.get("/admin/events/webhooksource/").content.decode()
     assert "in-mine" in listed and "in-theirs" not in listed
+    InboundEvent.objects.create(workspace=mine, source=WebhookSource.objects.get(slug="in-mine"), event_id="e",
+                                type="a.b", received_at=timezone.now(), payload={}, payload_hash="0" * 64)
+    events = browser.get("/admin/events/inboundevent/").content.decode()
+    assert "in-mine" in events and "in-theirs" not in events and "theirs" not in events
     form = browser.get("/admin/events/webhooksource/add/").content.decode()
     assert f'value="{mine.pk}"' in form and f'value="{theirs.pk}"' not in form

@@ -56,6 +56,9 @@ def _source(slug: str) -> WebhookSource:
 
 def _body(request: HttpRequest, limit: int) -> bytes:
     """The raw body, refused before it is read when its declared length is over the limit."""
+    if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # Django reads a body up to its Content-Length only: a chunked one would look empty (and unsigned).
+        raise malformed("Content-Length", "send the body with a Content-Length; chunked bodies are not read")
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > limit:
         raise Problem(413, "payload-too-large", f"this source accepts bodies up to {limit} bytes")

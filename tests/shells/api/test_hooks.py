@@ -188,6 +188,8 @@ def test_oversized_unknown_and_disabled(client):
                    404, "not-found")
     assert_problem(client.post("/hooks/offhook", content=body, headers=standard_headers(body, KEY_NEW)),
                    410, "source-disabled")
+    chunked = client.post("/hooks/stdhook", content=iter([body]), headers=standard_headers(body, KEY_NEW))
+    assert assert_problem(chunked, 400, "malformed-event")["errors"][0]["field"] == "Content-Length"
     assert InboundEvent.objects.count() == 0
 
 

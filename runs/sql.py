@@ -76,7 +76,7 @@ INSERT INTO {CALL} (run_id, attempt, fencing_token, idempotency_key, state, star
 SELECT id, attempt, fencing_token, idempotency_key, '{CallState.INTENT}', statement_timestamp(), '' FROM claimed
 RETURNING attempt, fencing_token
 """
-# The scopes a run can be counted in (``claim.scope_column``); ``id``: a run
+# The scopes a run can be counted in (``scope.scope_column``); ``id``: a run
 # without a schedule is its own scope.
 SCOPE_COLUMNS = ("schedule_id", "agent_id", "session_id", "id")
 CLAIM_IF_ROOM = {scope: Prepared(f"tickwise_claim_by_{scope}", _CLAIM_IF_ROOM.format(scope=scope))

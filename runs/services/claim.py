@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Now
 
 from core import metrics
@@ -33,6 +33,7 @@ from core.prepared import Prepared, instance_from_row
 from .. import sql
 from ..models import AgentCall, Run, RunQuerySet, RunState, SkipReason
 from .ended import run_ended
+from .scope import scope_column, scope_filter
 
 log = logging.getLogger("tickwise.claim")
 
@@ -120,23 +121,6 @@ def run_claim(run_id: int | Run, *, owner: str, now: datetime, intent: str | Non
         metrics.overlap_skipped(run.trigger, run.overlap_policy)
         run_ended(run, now=now, failed=False)  # a skipped tick ends its run: the next one is planned
     return None
-
-
-def scope_column(run: Run) -> tuple[str, object]:
-    """The run's concurrency scope as a column of the ledger and its value."""
-    scope = run.concurrency_scope
-    if scope == "agent":
-        return "agent_id", run.agent_id
-    if scope == "session":
-        return "session_id", run.session_id
-    if run.schedule_id is None:
-        return "id", run.id  # a run without a schedule is its own scope
-    return "schedule_id", run.schedule_id
-
-
-def scope_filter(run: Run) -> Q:
-    column, value = scope_column(run)
-    return Q(**{column: value})
 
 
 def _scope_lock_key(run: Run) -> int:

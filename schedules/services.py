@@ -68,7 +68,7 @@ def _audited(schedule: Schedule) -> dict[str, object]:
     return {name: schedule.serializable_value(name) for name in AUDITED_FIELDS}
 
 
-def schedule_validate(schedule: Schedule, *, now: datetime) -> None:
+def schedule_validate(schedule: Schedule, *, now: datetime, actor: Actor | None = None) -> None:
     """Everything ``schedule_save`` checks, for a form or an API to ask before saving.
 
     ``full_clean`` (every check that needs no clock), then: a save that would
@@ -76,6 +76,7 @@ def schedule_validate(schedule: Schedule, *, now: datetime) -> None:
     """
     schedule.full_clean()
     previous = Schedule.objects.filter(pk=schedule.pk).first() if schedule.pk is not None else None
+    _check_cadence(schedule, _audited(previous) if previous is not None else None, actor)
     _check_fires(schedule, previous, now=now)
 
 
@@ -134,17 +135,39 @@ def schedule_save(schedule: Schedule, *, now: datetime, expected_version: int | 
         schedule.session_id = uuid.uuid4().hex
     with transaction.atomic():
         if schedule.pk is None:
+            _check_cadence(schedule, None, actor)
             _check_fires(schedule, None, now=now)
             schedule.save()  # the jitter seed is the primary key: plan after the insert
             schedule_plan_from(schedule, now=now)
             _audit(actor, schedule, "create", now=now, before={}, version_before=None, detail=detail)
         else:
             before, version_before = _merge_locked(schedule, now=now, expected_version=expected_version)
+            _check_cadence(schedule, before, actor)
             if field_changes(before, _audited(schedule)):
                 _audit(actor, schedule, "update", now=now, before=before, version_before=version_before)
         schedule.save()
         beat_wake_on_commit()
     return schedule
+
+
+# People and API keys; agents have their own guardrails (triggers.tools.guardrails), and the
+# system and the commands are the operator's own hand.
+CADENCE_CHECKED = ("admin", "api")
+CADENCE_FIELDS = ("kind", "cron", "interval_seconds", "timezone")
+
+
+def _check_cadence(schedule: Schedule, before: dict[str, object] | None, actor: Actor | None) -> None:
+    """A new or re-timed recurring schedule fires no more often than its workspace allows."""
+    if actor is None or actor.source not in CADENCE_CHECKED:
+        return
+    if before is not None and all(before.get(name) == getattr(schedule, name) for name in CADENCE_FIELDS):
+        return  # an edit that leaves the cadence alone keeps what it had
+    gap = schedule.shortest_gap()
+    limit = schedule.agent.workspace.min_interval_seconds
+    if gap is not None and gap.total_seconds() < limit:
+        field = "interval_seconds" if schedule.kind == ScheduleKind.INTERVAL else "cron"
+        raise ValidationError({field: f"Fires every {gap.total_seconds():.0f}s; this workspace allows a recurring "
+                                      f"schedule every {limit}s at most (workspace setting min_interval_seconds)."})
 
 
 def _audit(actor: Actor | None, schedule: Schedule, action: str, *, now: datetime, before: dict[str, object],

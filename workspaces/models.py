@@ -26,6 +26,9 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     event_depth_limit = models.PositiveSmallIntegerField(
         default=8, help_text="Reactive hops a chain of events may take before its runs are skipped.")
+    min_interval_seconds = models.PositiveIntegerField(
+        default=60, help_text="Shortest gap between two ticks of a recurring schedule made by a person or "
+                              "an API key (agents have their own, below).")
     # Guardrails on schedules agents make with their ``schedule`` tool (docs/autonomy.md).
     agent_min_delay_seconds = models.PositiveIntegerField(
         default=60, help_text="Shortest delay of an agent's one-shot schedule (wakeup).")

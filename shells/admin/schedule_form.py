@@ -29,11 +29,13 @@ from core import inputs, timing
 from core.timing.wallclock import resolve_wall_clock
 from schedules import services
 from schedules.models import Schedule
+from workspaces.audit import Actor
 
 WALL_CLOCK_FIELDS = ("run_at", "start_at", "end_at")
 LABELS = {"run_at": "Run at", "start_at": "Start at", "end_at": "End at"}
 READ_WITH = ("timezone", "dst_gap", "dst_fold")  # what a wall-clock time is read through
 SHOWN = "%Y-%m-%d %H:%M:%S"
+FORM_ACTOR = Actor(source="admin")  # the form's checks are a person's (the save names who)
 
 # Help on every field a person sets, policies first: what it does, and its default.
 HELP = {
@@ -163,7 +165,7 @@ class ScheduleForm(forms.ModelForm):
     def _validate_with_clock(self) -> None:
         """The service's checks that need the clock (a one-shot in the past), as form errors, not a 500."""
         try:
-            services.schedule_validate(self.instance, now=timezone.now())
+            services.schedule_validate(self.instance, now=timezone.now(), actor=FORM_ACTOR)
         except ValidationError as error:
             for field, messages in _by_field(error).items():
                 self.add_error(field if field in self.fields else None, messages)

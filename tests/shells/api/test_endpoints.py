@@ -423,7 +423,7 @@ def test_stats_success_rate_excludes_skipped_and_cancelled(admin):
     body = stats.json()
     assert body["window"] == "24h"
     assert body["totals"] == {"pending": 0, "running": 0, "succeeded": 3, "failed": 1, "dead": 1,
-                              "cancelled": 1, "unknown": 1, "skipped": 2}
+                              "cancelled": 1, "unknown": 1, "skipped": 2, "waiting": 0}
     assert body["success_rate"] == 0.5  # 3 / (3 + 1 + 1 + 1)
     assert body["failures_by_category"] == {"agent_error": 1, "timeout": 1, "crashed": 1}
     assert body["duration"]["p50_ms"] == pytest.approx(2000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.shells.api.conftest import Api, assert_problem
-from workspaces.models import AuditEntry, Membership, Role
+from workspaces.models import AuditEntry, Membership, Role, Workspace
 
 URL = "/agents/scout/schedules/ticker"
 
@@ -24,6 +24,7 @@ def test_a_removed_creator_stops_the_schedule_at_the_next_tick(make_caller, api_
     creator = api_as(make_caller(Role.ADMIN, username="creator"))
     colleague = api_as(make_caller(Role.ADMIN, username="colleague"))
     creator.create_agent("scout")
+    Workspace.objects.update(min_interval_seconds=1)  # a tick every 2 s keeps the test short
     made = creator.create_schedule("scout", "ticker", kind="interval", cron="", interval_seconds=2)
     assert made["created_by"] == "creator"
     stack.worker()

@@ -12,10 +12,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
-from workspaces.audit import Actor, audit_record, field_changes
+from workspaces.audit import Actor, audit_record
 
 from .models import Agent, Schedule
-from .services import StaleVersion
+from .versioned import locked_at_version, versioned_save
 
 EDITABLE = ("name", "adapter", "config", "is_active")
 
@@ -28,37 +28,16 @@ def agent_save(agent: Agent, *, now: datetime, actor: Actor | None = None,
                expected_version: int | None = None) -> Agent:
     """Create or update a valid agent (``full_clean``, the adapter's config check included)."""
     agent.full_clean()
-    with transaction.atomic():
-        if agent.pk is None:
-            agent.save()
-            audit_record(actor, obj=agent, action="create", now=now, workspace_id=agent.workspace_id,
-                         version_after=agent.version, changes=field_changes({}, _values(agent)))
-            return agent
-        current = Agent.objects.select_for_update().get(pk=agent.pk)
-        _check_version(current, expected_version)
-        changes = field_changes(_values(current), _values(agent))
-        if changes:
-            agent.version = current.version + 1
-            agent.save()
-            audit_record(actor, obj=agent, action="update", now=now, workspace_id=agent.workspace_id,
-                         version_before=current.version, version_after=agent.version, changes=changes)
-    return agent
+    return versioned_save(agent, editable=EDITABLE, now=now, actor=actor, expected_version=expected_version)
 
 
 def agent_delete(agent: Agent, *, now: datetime, actor: Actor | None = None,
                  expected_version: int | None = None) -> None:
     """Soft delete, with its schedules: the ledger keeps pointing at both, nothing fires again."""
     with transaction.atomic():
-        current = Agent.objects.select_for_update().get(pk=agent.pk)
-        _check_version(current, expected_version)
+        current = locked_at_version(agent, expected_version)
         Agent.objects.filter(pk=agent.pk).update(deleted_at=now, is_active=False, version=F("version") + 1)
         Schedule.objects.live().filter(agent=agent).update(deleted_at=now, next_fire_at=None, next_tick_at=None)
         audit_record(actor, obj=current, action="delete", now=now, workspace_id=current.workspace_id,
                      version_before=current.version, version_after=current.version + 1)
     agent.refresh_from_db()
-
-
-def _check_version(current: Agent, expected: int | None) -> None:
-    if expected is not None and expected != current.version:
-        raise StaleVersion(f"agent {current.pk} is at version {current.version}, the edit was made on "
-                           f"version {expected}", current=current.version)

@@ -16,6 +16,7 @@ from workspaces.audit import Actor, audit_record, field_changes
 
 from .models import AWAITS_COMPLETION, DEFINITION_FIELDS, FIRE_FIELDS, Schedule, ScheduleKind
 from .notify import beat_wake_on_commit
+from .versioned import locked_at_version
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -50,14 +51,6 @@ def schedules_record_finished(schedules: Sequence[Schedule], *, now: datetime) -
 # stale form, it takes them from the locked row.
 RUNTIME_FIELDS = ("next_tick_at", "next_fire_at", "last_tick_at", "run_count", "consecutive_failures",
                   "paused", "paused_reason", "deleted_at", "version", "finished_at", "finished_reason")
-
-
-class StaleVersion(ValueError):
-    """An edit made on an older version than the row's; ``current`` is the row's version."""
-
-    def __init__(self, message: str, *, current: int) -> None:
-        super().__init__(message)
-        self.current = current
 
 
 # What the audit trail compares on a save: the definition and the settings people edit.
@@ -195,11 +188,7 @@ def _merge_locked(schedule: Schedule, *, now: datetime,
 
 def _locked(schedule: Schedule, expected_version: int | None) -> Schedule:
     """The schedule's row, locked; StaleVersion when the caller's version is not its version."""
-    current = Schedule.objects.select_for_update().get(pk=schedule.pk)
-    if expected_version is not None and expected_version != current.version:
-        raise StaleVersion(f"schedule {schedule.pk} is at version {current.version}, "
-                           f"the edit was made on version {expected_version}", current=current.version)
-    return current
+    return locked_at_version(schedule, expected_version)
 
 
 def _replan_start(current: Schedule, *, now: datetime) -> datetime:

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from schedules.services import StaleVersion
-from workspaces.audit import Actor, audit_record, field_changes
+from schedules.versioned import locked_at_version, versioned_save
+from workspaces.audit import Actor, audit_record
 
 from ..models import WebhookSource
 
@@ -77,38 +77,17 @@ def _values(source: WebhookSource) -> dict[str, Any]:
 def source_save(source: WebhookSource, *, now: datetime, actor: Actor | None = None,
                 expected_version: int | None = None) -> WebhookSource:
     source_clean(source)
-    with transaction.atomic():
-        if source.pk is None:
-            source.save()
-            audit_record(actor, obj=source, action="create", now=now, workspace_id=source.workspace_id,
-                         version_after=source.version, changes=field_changes({}, _values(source)))
-            return source
-        current = WebhookSource.objects.select_for_update().get(pk=source.pk)
-        _check_version(current, expected_version)
-        changes = field_changes(_values(current), _values(source))
-        if changes:
-            source.version = current.version + 1
-            source.save()
-            audit_record(actor, obj=source, action="update", now=now, workspace_id=source.workspace_id,
-                         version_before=current.version, version_after=source.version, changes=changes)
-    return source
+    return versioned_save(source, editable=EDITABLE, now=now, actor=actor, expected_version=expected_version)
 
 
 def source_delete(source: WebhookSource, *, now: datetime, actor: Actor | None = None,
                   expected_version: int | None = None) -> None:
     try:
         with transaction.atomic():
-            current = WebhookSource.objects.select_for_update().get(pk=source.pk)
-            _check_version(current, expected_version)
+            current = locked_at_version(source, expected_version)
             audit_record(actor, obj=current, action="delete", now=now, workspace_id=current.workspace_id,
                          version_before=current.version)
             current.delete()
     except ProtectedError:
         raise SourceInUse(f"source {source.slug!r} has events in the ledger; disable it instead "
                           "(they are purged after the retention window)") from None
-
-
-def _check_version(current: WebhookSource, expected: int | None) -> None:
-    if expected is not None and expected != current.version:
-        raise StaleVersion(f"source {current.pk} is at version {current.version}, the edit was made on "
-                           f"version {expected}", current=current.version)

@@ -14,7 +14,7 @@ from django.db.models import F
 
 from core.inputs import TemplateError, template_variables
 from schedules.models import ConcurrencyScope, OverlapPolicy
-from schedules.services import StaleVersion
+from schedules.versioned import locked_at_version
 from workspaces.audit import Actor, audit_record, field_changes
 
 from ..matching import SubscriptionInvalid, event_type_check, match_check, path_check
@@ -98,11 +98,7 @@ def subscription_save(subscription: Subscription, *, now: datetime, expected_ver
 
 
 def _locked(subscription: Subscription, expected_version: int | None) -> Subscription:
-    current = Subscription.objects.select_for_update().get(pk=subscription.pk)
-    if expected_version is not None and expected_version != current.version:
-        raise StaleVersion(f"subscription {subscription.pk} is at version {current.version}, "
-                           f"the edit was made on version {expected_version}", current=current.version)
-    return current
+    return locked_at_version(subscription, expected_version)
 
 
 def _audit(actor: Actor | None, subscription: Subscription, action: str, *, now: datetime,

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from schedules.models import CreatorKind, Schedule
-from schedules.services import StaleVersion
+from schedules.versioned import StaleVersion
 from triggers.tools.schedule import NotRenewable, schedule_renew
 
 from .scoping import admin_actor

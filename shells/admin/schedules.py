@@ -23,6 +23,7 @@ from runs.models import Run
 from runs.services.manual import RunRefused, run_now
 from schedules import services
 from schedules.models import Agent, Schedule
+from schedules.versioned import StaleVersion
 from workspaces.models import Role
 
 from . import agents  # noqa: F401  (registers AgentAdmin)
@@ -172,7 +173,7 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         # transaction, instead of in a server error.
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except services.StaleVersion as error:
+        except StaleVersion as error:
             self.message_user(request, f"Someone else saved this schedule while you were editing it ({error}). "
                                        f"Nothing was saved: reload the page and make your changes again.",
                               messages.ERROR)

@@ -10,7 +10,7 @@ from django.db import IntegrityError
 from core.timing import TimingError
 from runs.services.dlq import ReplayRefused
 from runs.services.manual import RunRefused
-from schedules.services import StaleVersion
+from schedules.versioned import StaleVersion
 
 from .problems import Problem, field_errors
 from .versions import stale

@@ -4,7 +4,6 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router
-from pydantic import Field
 
 from schedules.agents import agent_delete, agent_save
 from schedules.models import Agent
@@ -14,7 +13,7 @@ from .auth import ADMIN, VIEWER, principal
 from .errors import saving
 from .idempotency import idempotent
 from .lookups import agent_in
-from .pagination import MAX_CURSOR, page
+from .pagination import page
 from .problems import ProblemOut
 from .responses import agent_out, json_response
 from .versions import if_match, not_modified
@@ -23,13 +22,8 @@ router = Router(tags=["agents"])
 PROBLEMS = {code: ProblemOut for code in (400, 401, 403, 404, 409, 412, 422, 428)}
 
 
-class ListQuery(schemas.Strict):
-    cursor: str | None = Field(None, max_length=MAX_CURSOR)
-    limit: int = Field(50, ge=1, le=200)
-
-
 @router.get("", response={200: schemas.Page[schemas.AgentOut], **PROBLEMS}, summary="List agents")
-def list_agents(request: HttpRequest, query: Query[ListQuery]) -> HttpResponse:
+def list_agents(request: HttpRequest, query: Query[schemas.PageQuery]) -> HttpResponse:
     caller = principal(request)
     caller.require(VIEWER)
     agents = Agent.objects.live().filter(workspace_id=caller.workspace_id).select_related("workspace")

@@ -34,9 +34,7 @@ WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta
 PREVIEW_HORIZON = timedelta(days=366 * 5)
 
 
-class ListQuery(schemas.Strict):
-    cursor: str | None = Field(None, max_length=MAX_CURSOR)
-    limit: int = Field(50, ge=1, le=200)
+class ListQuery(schemas.PageQuery):
     state: Literal["active", "paused", "finished"] | None = None
 
 

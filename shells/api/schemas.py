@@ -30,6 +30,8 @@ from schedules.models import (
 )
 from schedules.validators import text_problem
 
+from .pagination import MAX_CURSOR, MAX_LIMIT
+
 T = TypeVar("T")
 # Bodies are JSON: a number or a flag is taken as the document types it, never
 # coerced (pydantic's lax mode would read 0 as false and "5" or 5.0 as 5).
@@ -63,6 +65,13 @@ Text = Annotated[str, AfterValidator(_storable)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Strict):
+    """A list's query: the cursor of the page before (opaque) and the page's size."""
+
+    cursor: str | None = Field(None, max_length=MAX_CURSOR)
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 
 # --- agents -------------------------------------------------------------------------

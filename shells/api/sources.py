@@ -23,7 +23,7 @@ from . import schemas
 from .auth import ADMIN, VIEWER, Principal, principal
 from .errors import saving
 from .idempotency import idempotent
-from .pagination import MAX_CURSOR, page
+from .pagination import page
 from .problems import Problem, ProblemOut, field_errors, not_found
 from .responses import json_response
 from .versions import if_match, not_modified
@@ -86,11 +86,6 @@ class SourceOut(BaseModel):
     updated_at: datetime
 
 
-class ListQuery(schemas.Strict):
-    cursor: str | None = Field(None, max_length=MAX_CURSOR)
-    limit: int = Field(50, ge=1, le=200)
-
-
 def source_out(source: WebhookSource) -> SourceOut:
     active = {s.env for s in secrets_active(source, now=timezone.now())}
     secrets = [SecretOut(env=str(e.get("env", "")), retire_at=e.get("retire_at"), set=bool(os.environ.get(
@@ -123,7 +118,7 @@ def source_in(caller: Principal, ref: str) -> WebhookSource:
 
 
 @router.get("", response={200: schemas.Page[SourceOut], **PROBLEMS}, summary="List webhook sources")
-def list_sources(request: HttpRequest, query: Query[ListQuery]) -> HttpResponse:
+def list_sources(request: HttpRequest, query: Query[schemas.PageQuery]) -> HttpResponse:
     caller = principal(request)
     caller.require(VIEWER)
     rows, cursor = page(WebhookSource.objects.filter(workspace_id=caller.workspace_id), cursor=query.cursor,

@@ -26,7 +26,7 @@ from .auth import ADMIN, OPERATOR, VIEWER, Principal, principal
 from .errors import saving
 from .idempotency import idempotent
 from .lookups import agent_in
-from .pagination import MAX_CURSOR, page
+from .pagination import page
 from .problems import ProblemOut, not_found
 from .responses import json_response, run_out
 from .versions import if_match, not_modified
@@ -118,11 +118,6 @@ class SubscriptionOut(BaseModel):
     updated_at: datetime
 
 
-class ListQuery(schemas.Strict):
-    cursor: str | None = Field(None, max_length=MAX_CURSOR)
-    limit: int = Field(50, ge=1, le=200)
-
-
 _COPIED = [name for name in SubscriptionOut.model_fields if name != "agent"]
 
 
@@ -148,7 +143,7 @@ def _answer(subscription: Subscription, *, status: int = 200) -> HttpResponse:
 
 
 @router.get("", response={200: schemas.Page[SubscriptionOut], **PROBLEMS}, summary="List subscriptions")
-def list_subscriptions(request: HttpRequest, query: Query[ListQuery]) -> HttpResponse:
+def list_subscriptions(request: HttpRequest, query: Query[schemas.PageQuery]) -> HttpResponse:
     caller = principal(request)
     caller.require(VIEWER)
     rows = Subscription.objects.filter(workspace_id=caller.workspace_id, deleted_at__isnull=True)
@@ -252,7 +247,7 @@ def release_subscription(request: HttpRequest, subscription: str) -> HttpRespons
 
 @router.get("/{subscription}/runs", response={200: schemas.Page[schemas.RunOut], **PROBLEMS},
             summary="The runs a subscription started or skipped, newest first")
-def subscription_runs(request: HttpRequest, subscription: str, query: Query[ListQuery]) -> HttpResponse:
+def subscription_runs(request: HttpRequest, subscription: str, query: Query[schemas.PageQuery]) -> HttpResponse:
     caller = principal(request)
     found = subscription_in(caller, subscription)
     caller.require(VIEWER)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from typing import Any
 
 from celery import Celery, signals
@@ -20,6 +22,27 @@ logs.connect_celery(signals)  # json logs: Django's LOGGING, not Celery's text h
 metrics_server.connect_celery(signals)  # TICKWISE_METRICS_BIND: this host's counters on a port
 
 logger = logging.getLogger("tickwise.worker")
+
+
+@signals.beat_init.connect
+def _stop_without_syncing_in_the_handler(**_: Any) -> None:
+    """SIGTERM and SIGINT end the beat by unwinding first, then syncing.
+
+    Celery's beat syncs its schedule *inside* the signal handler. When the
+    signal lands while the beat is in the middle of a query, that sync waits
+    for the database connection's own lock, held by the interrupted query
+    below it on the same stack, and the beat never exits (a supervisor's
+    SIGKILL ends it). Raising ``SystemExit`` at once unwinds the query;
+    Celery's service loop then syncs in its ``finally``, on a free connection.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # an embedded beat: its host process owns the signals
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit()
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
 
 # As long as Celery's own cleanup of a broken connection may block on a socket.
 CLOSE_TIMEOUT = 5.0

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from pydantic import BaseModel, Field, model_validator
 
@@ -41,7 +42,7 @@ from events.matching import (
     type_matches,
 )
 from events.models import InboundEvent
-from runs.models import AgentCall, CallState, Run, RunState, SkipReason, Trigger
+from runs.models import TERMINAL_STATES, AgentCall, CallState, Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled, unscheduled_key
 from runs.services.ended import run_ended
 from schedules.authz import creator_may_run
@@ -56,6 +57,8 @@ EVENT_LOCK_CLASS = 0x77616974  # "wait"
 # Events scanned at park time for one received since the run started (newest runs see few).
 EARLY_EVENT_SCAN = 500
 SWEEP_BATCH = 500
+# How many parks a run wait follows from a run to its latest resume (and back).
+CONTINUATION_LIMIT = 100
 _SALT = "tickwise.waitpoint.callback"
 
 
@@ -66,9 +69,9 @@ class WaitRefused(ValueError):
 class WaitIn(BaseModel):
     """The ``wait`` tool: park this run until a token, an event or a timer; always with a timeout."""
 
-    kind: Literal["token", "event", "timer"] = Field(
+    kind: Literal["token", "event", "timer", "run"] = Field(
         description="token: resume when someone completes the waitpoint (API or callback URL); event: when an "
-                    "event of this workspace matches; timer: after `seconds`.")
+                    "event of this workspace matches; timer: after `seconds`; run: when run `run_id` ends.")
     timeout_seconds: int = Field(ge=1, le=MAX_WAIT_SECONDS, description=(
         "Required. Give up after this many seconds (at most 30 days) and resume with "
         '{"ok": false, "reason": "timeout"}.'))
@@ -76,6 +79,8 @@ class WaitIn(BaseModel):
     match: dict[str, str | int | float | bool | None] = Field(
         default_factory=dict, description='event: payload equalities on dotted paths, e.g. {"data.repo": "web"}.')
     seconds: int | None = Field(None, ge=1, le=MAX_WAIT_SECONDS, description="timer: resume after this many seconds.")
+    run_id: int | None = Field(None, ge=1, description="run: the run whose end you wait for (a background run, "
+                                                      "or any run of this workspace outside a schedule).")
     reason: str = Field("", max_length=500, description="Why the run waits, shown to people.")
 
     @model_validator(mode="after")
@@ -92,6 +97,9 @@ class WaitIn(BaseModel):
             raise ValueError("seconds: required for kind timer")
         if self.kind != "timer" and self.seconds is not None:
             raise ValueError(f"seconds: only for kind timer, not {self.kind}")
+        if (self.kind == "run") != (self.run_id is not None):
+            raise ValueError("run_id: required for kind run" if self.kind == "run"
+                             else f"run_id: only for kind run, not {self.kind}")
         if self.seconds is not None and self.seconds > self.timeout_seconds:
             raise ValueError("seconds: must not exceed timeout_seconds")
         return self
@@ -152,18 +160,39 @@ def waitpoint_create(run_id: int, spec: WaitIn, *, now: datetime, attempt: int |
         workspace_id = _workspace_of(run)
         if spec.kind == "event":
             _lock_events(workspace_id)
+        watched = _watchable(run, spec.run_id, workspace_id) if spec.run_id is not None else None
         waitpoint = Waitpoint.objects.create(
             run=run, agent_id=run.agent_id, workspace_id=workspace_id, session_id=run.session_id,
             kind=spec.kind, event_type=spec.event_type, match=spec.match, reason=spec.reason, created_at=now,
             resume_at=now + timedelta(seconds=spec.seconds) if spec.seconds is not None else None,
-            timeout_at=now + timedelta(seconds=spec.timeout_seconds))
+            timeout_at=now + timedelta(seconds=spec.timeout_seconds), watched_run=watched)
         _park(run, waitpoint, output=output, now=now)
         fault_point("waitpoint.park")  # crash tests: the park must roll back whole
         if spec.kind == "event":
             _complete_if_already_arrived(run, waitpoint, now=now)
+        if watched is not None:
+            _complete_if_already_ended(waitpoint, watched, now=now)
     waitpoint.refresh_from_db()
     complete_url, callback_url = waitpoint_urls(waitpoint, base_url=base_url)
     return Parked(waitpoint=waitpoint, complete_url=complete_url, callback_url=callback_url)
+
+
+def waitpoint_reply(owner: Run, watched: Run, *, timeout_seconds: int, now: datetime, reason: str = "") -> Waitpoint:
+    """A background run's reply: ``owner``'s session gets ``watched``'s outcome as a resume when it ends.
+
+    A run wait that does not park ``owner`` (``parks_run`` false): the run
+    that asked may have finished long before. Made in the transaction that
+    dispatched ``watched``, so no end of it can come first unseen; a run the
+    dispatch already recorded as skipped completes it at once.
+    """
+    workspace_id = _workspace_of(owner)
+    waitpoint = Waitpoint.objects.create(
+        run=owner, agent_id=owner.agent_id, workspace_id=workspace_id, session_id=owner.session_id,
+        kind=WaitKind.RUN, watched_run=watched, parks_run=False, reason=reason[:500], created_at=now,
+        timeout_at=now + timedelta(seconds=timeout_seconds))
+    if watched.state in TERMINAL_STATES:
+        waitpoint_complete(waitpoint.id, payload=run_outcome(watched.pk, watched), by=f"run {watched.pk}", now=now)
+    return waitpoint
 
 
 def _running(run_id: int, attempt: int | None) -> Run:
@@ -177,6 +206,75 @@ def _running(run_id: int, attempt: int | None) -> Run:
     if attempt is not None and run.attempt != attempt:
         raise WaitRefused(f"attempt {attempt} of run {run_id} is over (the run is on attempt {run.attempt})")
     return run
+
+
+def _watchable(waiter: Run, run_id: int, workspace_id: int) -> Run:
+    """The run to wait for, locked: its end and this wait serialize on its row (no lost wake-up).
+
+    Its end takes the same row lock (the fenced update), so either it ended
+    before this read (the wait completes at once) or its ``ended`` hook runs
+    after this park commits and sees the new waitpoint. A run that parked has
+    not ended: its work goes on in its resume, whose end ends it
+    (``continuation``).
+    """
+    watched = Run.objects.select_for_update(of=("self",)).filter(id=run_id, agent__workspace_id=workspace_id).first()
+    if watched is None:
+        raise WaitRefused(f"run {run_id} does not exist in this workspace")
+    if watched.pk == waiter.pk:
+        raise WaitRefused("a run cannot wait for its own end")
+    if watched.schedule_id is not None:
+        raise WaitRefused(f"run {run_id} belongs to a schedule: only a run outside any schedule (a background, "
+                          f"event or resume run) can be waited for; wait on an event or a timer instead")
+    return watched
+
+
+def continuation(run: Run) -> Run:
+    """The run that carries ``run``'s work now: itself, or (if it parked) its latest resume, row-locked.
+
+    Each resume along the way is locked as it is read, so an end racing
+    this read either committed before it or waits for the caller's commit.
+    """
+    current = run
+    for _ in range(CONTINUATION_LIMIT):
+        if current.state != RunState.WAITING:
+            return current
+        resumed = (Waitpoint.objects.filter(run_id=current.pk, parks_run=True, resume_run__isnull=False)
+                   .order_by("-completed_at").values_list("resume_run_id", flat=True).first())
+        following = Run.objects.select_for_update(of=("self",)).filter(id=resumed).first() if resumed else None
+        if following is None:
+            return current  # still parked
+        current = following
+    return current
+
+
+def continued(run: Run) -> list[int]:
+    """``run`` and the parked runs it continues (a resume's parent, its parent's, …): whose end its end is."""
+    ids, current, trigger = [run.pk], run.pk, run.trigger
+    while trigger == Trigger.RESUME and len(ids) < CONTINUATION_LIMIT:
+        parked = (Waitpoint.objects.filter(resume_run_id=current, parks_run=True)
+                  .values_list("run_id", "run__trigger").first())
+        if parked is None:
+            break
+        current, trigger = parked
+        ids.append(current)
+    return ids
+
+
+def run_outcome(watched_id: int, ended: Run) -> dict[str, Any]:
+    """What a run wait resumes with: how the watched run (through ``ended``, its last continuation) ended."""
+    state, output, category, message = (Run.objects.filter(id=ended.pk)
+                                        .values_list("state", "output", "error_category", "error_message").get())
+    outcome: dict[str, Any] = {"run": watched_id, "ended_run": ended.pk, "state": state, "output": output}
+    if message:
+        outcome["error"] = {"category": category, "message": message}
+    return outcome
+
+
+def _complete_if_already_ended(waitpoint: Waitpoint, watched: Run, *, now: datetime) -> None:
+    """No lost wake-up: a run (or its last resume) that ended before the wait completes it at once."""
+    current = continuation(watched)
+    if current.state in TERMINAL_STATES:
+        waitpoint_complete(waitpoint.id, payload=run_outcome(watched.pk, current), by=f"run {current.pk}", now=now)
 
 
 def _workspace_of(run: Run) -> int:
@@ -268,7 +366,8 @@ def _resume(waitpoint: Waitpoint, resume_input: dict[str, Any], *, now: datetime
     request = UnscheduledRequest(
         trigger=Trigger.RESUME, identity=f"waitpoint:{waitpoint.id}", input=json.dumps(resume_input),
         policy=_resume_policy(parked), session_id=parked.session_id, completion_url=parked.completion_url,
-        causation=Causation(chain_id=parked.chain_id, parent_run_id=parked.id, event_depth=parked.event_depth,
+        causation=Causation(chain_id=parked.chain_id, parent_run_id=_resumed_by(waitpoint),
+                            event_depth=parked.event_depth,
                             wakeup_count=parked.wakeup_count, actor_id=parked.actor_id),
         started_by_id=parked.started_by_id)
     if not creator_may_run(_creator(parked), waitpoint.workspace_id):
@@ -278,6 +377,13 @@ def _resume(waitpoint: Waitpoint, resume_input: dict[str, Any], *, now: datetime
     if run is None:  # the identity's one row exists already: the same waitpoint resumed before
         run = Run.objects.get(idempotency_key=unscheduled_key(Trigger.RESUME, request.identity))
     return run
+
+
+def _resumed_by(waitpoint: Waitpoint) -> int:
+    """The resume's parent: the parked run it continues, or, for a reply, the background run that ended."""
+    if not waitpoint.parks_run and waitpoint.watched_run_id is not None:
+        return waitpoint.watched_run_id
+    return waitpoint.run_id
 
 
 def _resume_policy(parked: Run) -> RunPolicy:
@@ -307,7 +413,8 @@ def waitpoint_cancel(waitpoint_id: uuid.UUID | str, *, now: datetime, actor: Act
         won = Waitpoint.objects.filter(id=waitpoint_id, state=WaitState.WAITING).update(
             state=WaitState.CANCELLED, completed_at=now, completed_by=_who(actor))
         waitpoint = Waitpoint.objects.select_related("run", "run__agent").get(id=waitpoint_id)
-        if won and Run.objects.filter(id=waitpoint.run_id, state=RunState.WAITING).update(
+        # A reply's run never parked on it: cancelling the reply leaves that run as it is.
+        if won and waitpoint.parks_run and Run.objects.filter(id=waitpoint.run_id, state=RunState.WAITING).update(
                 state=RunState.CANCELLED, error_message=f"its wait {waitpoint.id} was cancelled"):
             metrics.run_finished(waitpoint.run.trigger, RunState.CANCELLED)
             run_ended(waitpoint.run, now=now, failed=False)
@@ -344,6 +451,24 @@ def waitpoints_complete_for_event(event: InboundEvent, view: dict[str, Any], *, 
             done += _isolated(lambda w=waitpoint_id: waitpoint_complete(w, payload=view, by=f"event {event.id}",
                                                                          now=now), waitpoint_id)
     return done
+
+
+def waitpoints_complete_for_run(run: Run, now: datetime | None) -> None:
+    """A run ended (``runs.services.hooks`` ``ended``): complete the waits on it, and on the runs it continues.
+
+    Called in the transaction of its end, after its fenced update took the
+    row lock that parking takes too. Only a run outside any schedule can be
+    waited for, so a scheduled tick's end costs no query here.
+    """
+    if run.schedule_id is not None:
+        return
+    watched = continued(run)
+    waits = list(Waitpoint.objects.filter(kind=WaitKind.RUN, state=WaitState.WAITING, watched_run_id__in=watched)
+                 .values_list("id", "watched_run_id"))
+    when = now or timezone.now()
+    for waitpoint_id, watched_id in waits:
+        _isolated(lambda w=waitpoint_id, r=watched_id: waitpoint_complete(
+            w, payload=run_outcome(r, run), by=f"run {run.pk}", now=when), waitpoint_id)
 
 
 def _prefixes(event_type: str) -> list[str]:

@@ -1,5 +1,9 @@
 """A waitpoint: one parked run, what it waits for, and how the wait ended.
 
+One kind does not park: a background run's reply (``parks_run`` false) is a
+``run`` wait that its caller's session holds while the run works elsewhere;
+its completion is the same conditional update and the same resume.
+
 The row and the run's ``waiting`` state are written in one transaction
 (``triggers.waits``): a run is never waiting without its waitpoint, and a
 waitpoint never outlives a park that did not commit. A waitpoint leaves
@@ -21,6 +25,7 @@ class WaitKind(models.TextChoices):
     TOKEN = "token", "Token (completed through the API or the callback URL)"
     EVENT = "event", "Event (a matching event of the workspace)"
     TIMER = "timer", "Timer"
+    RUN = "run", "Run (another run's end)"
 
 
 class WaitState(models.TextChoices):
@@ -42,6 +47,12 @@ class Waitpoint(models.Model):
     event_type = models.CharField(max_length=200, blank=True, help_text="Event waits: a type or a prefix.*.")
     match = models.JSONField(default=dict, blank=True, help_text="Event waits: payload equalities on dotted paths.")
     resume_at = models.DateTimeField(null=True, blank=True, help_text="Timer waits: when the run resumes.")
+    # Run waits: the run whose end completes this wait. Retention may delete it first (the wait then times out).
+    watched_run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    db_index=False, help_text="Run waits: the run whose end completes the wait.")
+    parks_run = models.BooleanField(default=True, help_text=(
+        "False for a background run's reply: the waitpoint's run did not park, its session just receives "
+        "the result as a resume."))
     timeout_at = models.DateTimeField(help_text="When the wait gives up and resumes with ok false.")
     reason = models.CharField(max_length=500, blank=True, help_text="Why the run waits, in the agent's words.")
     state = models.CharField(max_length=10, choices=WaitState.choices, default=WaitState.WAITING)
@@ -67,6 +78,8 @@ class Waitpoint(models.Model):
             # The router: open event waits of a workspace by type.
             models.Index(fields=["workspace", "event_type"], name="waitpoint_event_idx",
                          condition=Q(state="waiting", kind="event")),
+            # A run's end: the open waits on it.
+            models.Index(fields=["watched_run"], name="waitpoint_run_idx", condition=Q(state="waiting", kind="run")),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Autonomy over the API (docs/autonomy.md): background runs, processes, origins and chains.
 
-- ``POST /agents/{agent}/runs``: a background run, now, detached from any schedule (202).
+- ``POST /agents/{agent}/runs``: a background run, now, detached from any schedule (202); its outcome
+  goes to a completion webhook, or back to the session that started it as a resume (``reply_to_run``).
 - ``POST /processes/{handle}/exited``: an outside process ended; schedules linked to it are cancelled.
 - ``GET /runs/{run}/chain``: a run's causation, the runs of its chain (who started whom) and the
   schedules it created.
@@ -20,9 +21,10 @@ from pydantic import BaseModel, Field
 
 from runs.models import Run
 from schedules.models import Schedule
-from triggers.background import BackgroundRefused, background_run_start
+from triggers.background import BackgroundRefused, ReplyTo, background_run_start
 from triggers.tools.processes import process_exited
 from triggers.tools.schedule import NotRenewable, schedule_renew, schedule_view
+from waitpoints.models import MAX_WAIT_SECONDS
 
 from . import schemas
 from .auth import ADMIN, OPERATOR, VIEWER, principal
@@ -44,6 +46,12 @@ class BackgroundRunIn(schemas.Strict):
     session: str = Field("new", max_length=64, description="'new', or the id of a session to continue.")
     completion_url: str | None = Field(None, max_length=500, description="Where the signed outcome is posted; "
                                                                          "default: the agent's.")
+    reply_to_run: int | None = Field(None, ge=1, description=(
+        "The run whose session receives this run's outcome as a resume (the session that started it): "
+        "the new run joins that run's chain as its child."))
+    reply_timeout_seconds: int = Field(MAX_WAIT_SECONDS, ge=1, le=MAX_WAIT_SECONDS, description=(
+        'With reply_to_run: if the run has not ended by then, the session resumes with {"ok": false, '
+        '"reason": "timeout"}.'))
 
 
 class ProcessExitedIn(schemas.Strict):
@@ -98,12 +106,14 @@ def start_background_run(request: HttpRequest, agent: str, body: BackgroundRunIn
     found = agent_in(caller, agent)
     caller.require(OPERATOR)
     now = timezone.now()
+    reply_to = ReplyTo(run_in(caller, str(body.reply_to_run)), body.reply_timeout_seconds) \
+        if body.reply_to_run is not None else None
 
     def start() -> HttpResponse:
         try:
             run = background_run_start(found, input=body.input, now=now, actor=caller.actor,
                                        session_id="" if body.session == "new" else body.session,
-                                       completion_url=body.completion_url or "",
+                                       completion_url=body.completion_url or "", reply_to=reply_to,
                                        identity=request.headers.get("Idempotency-Key", ""))
         except BackgroundRefused as refused:
             raise Problem(409, "conflict", str(refused)) from None

@@ -14,6 +14,7 @@ from adapters.base import ToolExecutor
 from runs.models import Run
 from runs.services.hooks import run_hooks
 
+from ..waits import waitpoints_complete_for_run
 from .directives import directives_apply
 from .processes import on_run_ended
 from .registry import ToolContext, function_definitions, tool_answer
@@ -36,5 +37,7 @@ def tools_install() -> None:
     hooks.tools = tools_for
     hooks.tool_executor = executor_for
     hooks.output = directives_apply
-    if on_run_ended not in hooks.ended:
-        hooks.ended.append(on_run_ended)
+    # Watch schedules stop before the waits on the run complete: a resume never sees its watcher fire.
+    for hook in (on_run_ended, waitpoints_complete_for_run):
+        if hook not in hooks.ended:
+            hooks.ended.append(hook)

@@ -18,6 +18,8 @@ from schedules.models import Schedule
 from schedules.services import schedule_delete
 from workspaces.audit import Actor
 
+from ..waits import continued
+
 
 def run_handle(run_id: int) -> str:
     return f"run:{run_id}"
@@ -43,5 +45,7 @@ def on_run_ended(run: Run, now: datetime | None) -> None:
     workspace_id = run.agent.workspace_id
     if run.schedule_id is not None or workspace_id is None:
         return
-    process_exited(workspace_id, run_handle(run.pk), reason=f"ended ({run.trigger} run {run.pk})",
-                   now=now or timezone.now())
+    # A run that parked did not end: its work ends with its last resume, which ends its watchers too.
+    for process in continued(run):
+        process_exited(workspace_id, run_handle(process), reason=f"ended ({run.trigger} run {run.pk})",
+                       now=now or timezone.now())

@@ -7,7 +7,7 @@ is the one action, on dead and unknown runs, through the same service as
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from core import timing
 from runs.models import Run, RunState, SkipReason
 from runs.selectors import run_attempts
 from runs.services.dlq import ReplayRefused, run_replay
@@ -28,41 +27,14 @@ from schedules.models import Agent
 from schedules.selectors import ScheduleRefError, id_or_name, schedule_lookup
 from waitpoints.models import Waitpoint
 
+from .run_chain import RunChainFields
+from .run_format import STATE_COLOURS as STATE_COLOURS
+from .run_format import UNCOLOURED as UNCOLOURED
+from .run_format import local_time, state_badge, utc_time
 from .scoping import WorkspaceScopedAdmin, admin_actor
 
-# Badge colours: green for done, red for what needs a person, amber for "the agent may have acted".
-STATE_COLOURS: dict[str, str] = {
-    RunState.PENDING: "#6c757d", RunState.RUNNING: "#1f6feb", RunState.SUCCEEDED: "#1a7f37",
-    RunState.FAILED: "#cf222e", RunState.DEAD: "#82071e", RunState.CANCELLED: "#57606a",
-    RunState.UNKNOWN: "#bf8700", RunState.SKIPPED: "#8c959f", RunState.WAITING: "#8250df",
-}
-UNCOLOURED = "#6c757d"
 REPLAY_FROM = (RunState.DEAD, RunState.UNKNOWN)
 SNIPPET = 60
-
-
-def local_time(moment: datetime | None, zone: str | None) -> str:
-    """An instant on the zone's wall clock with seconds and the zone's abbreviation (UTC without a zone)."""
-    if moment is None:
-        return "-"
-    try:
-        local = moment.astimezone(timing.validate_timezone(zone or "UTC"))
-    except timing.TimingError:
-        local = moment.astimezone(UTC)
-    return f"{local:%Y-%m-%d %H:%M:%S %Z}"
-
-
-def utc_time(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "-"
-
-
-def state_badge(state: str, detail: str = "", *, short: bool = False) -> SafeString:
-    """A coloured state; ``short`` (for lists) shows the state's one word, with its full label as the tooltip."""
-    label = RunState(state).label if state in RunState.values else state
-    return format_html(
-        '<span class="tw-state tw-state-{}" title="{}" style="background:{};color:#fff;border-radius:4px;'
-        'padding:1px 6px;white-space:nowrap">{}</span>{}', state, label, STATE_COLOURS.get(state, UNCOLOURED),
-        state.capitalize() if short else label, format_html(' <small>{}</small>', detail) if detail else "")
 
 
 def duration(started: datetime | None, finished: datetime | None) -> str:
@@ -157,7 +129,7 @@ class AgentFilter(PickFilter):
 
 
 @admin.register(Run)
-class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+class RunAdmin(RunChainFields, WorkspaceScopedAdmin, admin.ModelAdmin):
     workspace_lookup = "agent__workspace"
     list_display = ["id", "state_shown", "agent_schedule", "trigger", "tick_shown", "duration_shown", "attempt",
                     "snippet"]
@@ -176,8 +148,8 @@ class RunAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         ("Input", {"fields": ["input_shown"]}),
         ("Output", {"fields": ["output_shown"]}),
         ("Attempts (side-effect ledger)", {"fields": ["attempts_table"]}),
-        ("Causation", {"fields": ["parent_link", "chain_link", "event_depth", "wakeup_count", "actor",
-                                  "session_id", "completion_url", "waitpoints_link"]}),
+        ("Causation", {"fields": ["parent_link", "chain_link", "chain_tree", "event_depth", "wakeup_count", "actor",
+                                  "session_id", "completion_url", "waitpoints_link", "schedules_created"]}),
         ("Internals", {"classes": ["collapse"], "fields": [
             "idempotency_key", "schedule_version", "run_number", "missed_count", "max_attempts", "not_before",
             "lease_owner", "lease_expires_at", "fencing_token", "published_at", "buffered",

@@ -58,9 +58,10 @@ def created_by_run(run: Run) -> QuerySet[Schedule]:
     of everything the run made), and within the run's workspace.
     """
     cancelled = (AuditEntry.objects.filter(object_type="schedule", object_id=OuterRef("pk"), action="delete")
-                 .order_by("-at", "-id").values("detail")[:1])
+                 .order_by("-at", "-id"))
     return (Schedule.objects.filter(same_workspace(run), origin_agent_id=run.agent_id, origin_run_id=run.pk)
-            .annotate(cancel_reason=Subquery(cancelled)).order_by("id"))
+            .annotate(cancel_reason=Subquery(cancelled.values("detail")[:1]),
+                      cancelled_via=Subquery(cancelled.values("source")[:1])).order_by("id"))
 
 
 def created_table(run: Run, *, limit: int) -> SafeString:
@@ -91,8 +92,10 @@ def schedule_cell(schedule: Schedule) -> SafeString:
 
 def schedule_status(schedule: Schedule) -> str:
     if schedule.deleted_at is not None:
-        reason = getattr(schedule, "cancel_reason", "") or "no reason recorded"
-        return f"cancelled: {reason} ({utc_time(schedule.deleted_at)})"
+        # The agent's own cancel is recorded as "cancelled by run N of agent A (session S)".
+        reason = (getattr(schedule, "cancel_reason", "") or "").removeprefix("cancelled ")
+        via = getattr(schedule, "cancelled_via", "") or "unknown"
+        return f"cancelled: {reason or f'via {via}, no reason recorded'} ({utc_time(schedule.deleted_at)})"
     if schedule.finished_reason:
         return f"finished: {FinishedReason(schedule.finished_reason).label}"
     if schedule.paused:

@@ -87,6 +87,10 @@ def test_the_run_page_lists_the_schedules_the_run_created_with_links_statuses_an
     schedule_delete(gone, now=now, actor=Actor.system(), reason="the watched process exited")
     paused = made_by(run, "agent-nightly", "", cron="0 3 * * *")
     schedule_pause(paused, reason="too noisy", now=now)
+    by_agent = made_by(run, "wakeup-2", "", kind="once", run_at=now + timedelta(minutes=20))
+    schedule_delete(by_agent, now=now, actor=Actor.system(), reason=f"cancelled by run {run.pk} of agent scout")
+    by_person = made_by(run, "agent-daily", "", cron="0 5 * * *")
+    schedule_delete(by_person, now=now, actor=Actor(source="admin", user_id=None))
     made_by(make_run(agent), "someone-elses", "another run's schedule", cron="0 4 * * *")
 
     shown = field(run_page(staff_client, run), "schedules_created")
@@ -99,6 +103,8 @@ def test_the_run_page_lists_the_schedules_the_run_created_with_links_statuses_an
     assert "cancelled: the watched process exited" in text and "look again <in> 10 minutes" in text
     assert "&lt;in&gt;" in shown  # the agent's words are escaped
     assert "paused: too noisy" in text and "At 03:00" in text
+    assert f"cancelled: by run {run.pk} of agent scout (" in text
+    assert "cancelled: via admin, no reason recorded" in text
     assert "someone-elses" not in text
 
 

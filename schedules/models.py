@@ -337,6 +337,9 @@ class Schedule(RegistryModel):
                          condition=~Q(process_handle="") & Q(deleted_at__isnull=True)),
             models.Index(fields=["origin_session_id"], name="schedule_origin_session_idx",
                          condition=Q(deleted_at__isnull=True, creator_kind="agent_run")),
+            # A run's page and its chain: the schedules it created, live or cancelled.
+            models.Index(fields=["origin_run_id"], name="schedule_origin_run_idx",
+                         condition=Q(origin_run_id__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -35,6 +35,10 @@ class ReplyTo:
 
     run: Run
     timeout_seconds: int = MAX_WAIT_SECONDS
+    # Started by that run's agent (the ``background`` tool), not by a person over the API: the new
+    # run is unattended (its agent is its actor) and spends one of the chain's self-wakes.
+    by_agent: bool = False
+    reason: str = ""
 
 
 def background_run_start(agent: Agent, *, input: str, now: datetime, session_id: str = "",
@@ -54,7 +58,7 @@ def background_run_start(agent: Agent, *, input: str, now: datetime, session_id:
     if reply_to is not None and reply_to.run.agent.workspace_id != agent.workspace_id:
         raise BackgroundRefused(f"run {reply_to.run.pk} is not in this workspace: it cannot receive the result")
     request = UnscheduledRequest(
-        trigger=Trigger.MANUAL, identity=f"background|{identity or uuid.uuid4().hex}", input=input,
+        trigger=Trigger.MANUAL, identity=background_identity(identity or uuid.uuid4().hex), input=input,
         policy=RunPolicy(session_mode="persistent" if session_id else "new"), session_id=session_id,
         completion_url=completion_url or agent.completion_url, causation=_caused_by(reply_to),
         started_by_id=actor.user_id if actor else None)
@@ -64,16 +68,22 @@ def background_run_start(agent: Agent, *, input: str, now: datetime, session_id:
             raise BackgroundRefused("this background run was already started")
         if reply_to is not None:
             waitpoint_reply(reply_to.run, run, timeout_seconds=reply_to.timeout_seconds, now=now,
-                            reason=f"the result of background run {run.pk}")
+                            reason=reply_to.reason or f"the result of background run {run.pk}")
         audit_record(actor, obj=agent, action="background_run", now=now, workspace_id=agent.workspace_id,
                      version_before=agent.version, version_after=agent.version, detail=f"run {run.pk}")
     return run
 
 
+def background_identity(identity: str) -> str:
+    """The ledger identity of a background run (its idempotency key hashes it with the trigger)."""
+    return f"background|{identity}"
+
+
 def _caused_by(reply_to: ReplyTo | None) -> Causation:
-    """A run that reports to a session is that session's run's child, in its chain, acted by its agent."""
+    """A run that reports to a session is that session's run's child, in its chain."""
     if reply_to is None:
         return Causation()
     asker = reply_to.run
     return Causation(chain_id=asker.chain_id, parent_run_id=asker.pk, event_depth=asker.event_depth,
-                     wakeup_count=asker.wakeup_count, actor_id=asker.agent_id)
+                     wakeup_count=asker.wakeup_count + reply_to.by_agent,
+                     actor_id=asker.agent_id if reply_to.by_agent else None)

@@ -124,3 +124,29 @@ def test_a_chat_run_waits_on_its_background_build_and_resumes_when_it_ends(
     (heard,) = chat.resumes
     assert heard["payload"]["run"] == waitpoint.watched_run_id and heard["payload"]["state"] == "succeeded"
     assert Waitpoint.objects.get(id=waitpoint.id).completed_by == f"run {waitpoint.watched_run_id}"
+
+
+def test_an_agent_detaches_work_with_the_background_tool_and_hears_the_result(
+        stack, waiter, api_url, make_caller, agent_server):
+    caller = make_caller()
+    tool_answers: list[httpx.Response] = []
+
+    def turn(delivery: Delivery) -> Reply:
+        if delivery.body["input"] == "build release 42":  # the detached run, in its own session
+            return Reply(body={"artifact": "web-42.tar"})
+        body = {"prompt": "build release 42", "timeout_seconds": 600, "reason": "the build is slow"}
+        tool_answers.extend(tool_call(api_url, delivery, "background", body) for _ in range(2))  # one retried
+        return Reply(body={"text": "building it in the background"})
+    chat = Chat(turn)
+    chat_run = start_run(http_agent(caller, agent_server(chat), "assistant"), caller)
+    stack.worker(concurrency=2)
+
+    waiter(lambda: len(tool_answers) == 2, timeout=60, what="the background tool's answers")
+    first, retried = (answer.json() for answer in tool_answers)
+    assert first["created"] is True and retried["created"] is False and retried["run"] == first["run"]
+    reply = Waitpoint.objects.get(id=first["reply_waitpoint"])
+    resume = resumed(reply, waiter)
+    assert resume.session_id == chat_run.session_id and resume.parent_run_id == first["run"]
+    (heard,) = chat.resumes
+    assert heard["ok"] is True and heard["payload"]["output"] == {"artifact": "web-42.tar"}
+    assert Run.objects.filter(agent=chat_run.agent, input="build release 42").count() == 1

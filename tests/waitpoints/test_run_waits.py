@@ -139,7 +139,9 @@ def test_what_cannot_be_waited_for_is_refused_and_parks_nothing(agent):
 def test_a_background_run_replies_to_the_session_that_started_it(agent):
     asker = a_run(agent, state=RunState.SUCCEEDED, session="chat-1")
     build = background_run_start(agent, input="build release 42", now=NOW, reply_to=ReplyTo(asker))
-    assert (build.parent_run_id, build.chain_id, build.actor_id) == (asker.pk, asker.chain_id, agent.pk)
+    # A person asked over the API: no agent acted, and no self-wake is spent.
+    assert (build.parent_run_id, build.chain_id, build.actor_id, build.wakeup_count) == (
+        asker.pk, asker.chain_id, None, asker.wakeup_count)
     reply = Waitpoint.objects.get(watched_run=build)
     assert reply.run_id == asker.pk and reply.parks_run is False and reply.session_id == "chat-1"
     assert reply.timeout_at == NOW + timedelta(days=30)

@@ -8,6 +8,6 @@ from .. import waits  # noqa: F401  (registers the wait tool)
 from .registry import TOOLS, Tool, ToolContext, ToolRefused, function_definitions, tool_answer, tool_call
 
 # Each tool registers itself on import; a new tool is one more line here.
-from . import schedule  # noqa: F401  isort: skip
+from . import detach, schedule  # noqa: F401  isort: skip
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolRefused", "function_definitions", "tool_answer", "tool_call"]

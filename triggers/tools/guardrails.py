@@ -16,6 +16,7 @@ from workspaces.models import Workspace
 from .registry import ToolRefused
 
 # A run started by one of these is unattended: it may ask for one-shot wakeups, never a recurring schedule.
+# So is a run an agent's action started (its ``actor``): a background run an agent started, say.
 UNATTENDED = (Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.EVENT, Trigger.WAKEUP, Trigger.RESUME, Trigger.REPLAY)
 
 
@@ -32,8 +33,9 @@ def check_delay(space: Workspace, delay: timedelta) -> None:
 
 def check_recurring(space: Workspace, run: Run, *, interval: timedelta | None) -> None:
     """A recurring schedule: only from an attended run, and no more often than the workspace allows."""
-    if run.trigger in UNATTENDED:
-        raise ToolRefused(f"this run was started by a {run.trigger}, not by a person: it may create one-shot "
+    if run.trigger in UNATTENDED or run.actor_id is not None:
+        started_by = "an agent's run" if run.trigger not in UNATTENDED else f"a {run.trigger}"
+        raise ToolRefused(f"this run was started by {started_by}, not by a person: it may create one-shot "
                           f"wakeups (at or in_seconds) only, never a recurring schedule")
     if interval is not None and interval.total_seconds() < space.agent_min_interval_seconds:
         raise ToolRefused(f"a recurring schedule may fire at most every {space.agent_min_interval_seconds}s "

@@ -119,7 +119,7 @@ def _schedule(run: Run, args: ScheduleArgs, *, key: str, now: datetime) -> Sched
         timezone=args.timezone, input_template=args.payload.body, payload_type=PayloadType(args.payload.type),
         creator_kind=CreatorKind.AGENT_RUN, origin_run_id=run.pk, origin_agent_id=run.agent_id,
         origin_session_id=run.session_id, origin_chain_id=run.chain_id, origin_wakeup_count=run.wakeup_count,
-        origin_chain_started_at=_chain_started(run), origin_key=key, reason=(args.reason or "").strip(),
+        origin_chain_started_at=chain_started(run), origin_key=key, reason=(args.reason or "").strip(),
         process_handle=args.process or "", timeout_seconds=run.timeout_seconds,
         max_attempts=retry.max_attempts if retry else 1,
         retry_backoff_seconds=retry.backoff_seconds if retry else 10,
@@ -140,7 +140,7 @@ def _schedule(run: Run, args: ScheduleArgs, *, key: str, now: datetime) -> Sched
     return schedule
 
 
-def _chain_started(run: Run) -> datetime:
+def chain_started(run: Run) -> datetime:
     """When the run's chain began: its oldest run still in the ledger."""
     started = Run.objects.filter(chain_id=run.chain_id).aggregate(first=Min("created_at"))["first"]
     return started or run.created_at

@@ -11,7 +11,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from schedules.models import CreatorKind, Schedule
 from schedules.versioned import StaleVersion
@@ -20,17 +23,20 @@ from triggers.tools.schedule import NotRenewable, schedule_renew
 from .scoping import admin_actor
 
 
-def schedule_origin_text(schedule: Schedule) -> str:
+def schedule_origin_text(schedule: Schedule) -> SafeString:
+    """Who made the schedule and why; an agent's run links to its page (the run may be purged since)."""
     if schedule.creator_kind == CreatorKind.AGENT_RUN:
         agent = schedule.origin_agent.name if schedule.origin_agent else "a deleted agent"
-        text = f"agent run {schedule.origin_run_id} of {agent} (session {schedule.origin_session_id})"
+        run_url = reverse("admin:runs_run_change", args=[schedule.origin_run_id])
+        text = format_html('agent <a href="{}">run {}</a> of {} (session {})', run_url, schedule.origin_run_id,
+                           agent, schedule.origin_session_id)
     elif schedule.creator_kind == CreatorKind.API_KEY:
-        text = f"API key #{schedule.created_by_key_id} of {schedule.created_by or 'a removed user'}"
+        text = format_html("API key #{} of {}", schedule.created_by_key_id, schedule.created_by or "a removed user")
     else:
-        text = f"a person ({schedule.created_by or 'unknown'})"
+        text = format_html("a person ({})", schedule.created_by or "unknown")
     extras = [f"reason: {schedule.reason}" if schedule.reason else "",
               f"watches process {schedule.process_handle}" if schedule.process_handle else ""]
-    return "; ".join([text, *[extra for extra in extras if extra]])
+    return format_html_join("; ", "{}", [(part,) for part in [text, *[extra for extra in extras if extra]]])
 
 
 @admin.action(description="Renew selected agent schedules for another period")

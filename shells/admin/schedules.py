@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from runs.health import schedules_with_recent_runs
@@ -118,7 +119,7 @@ class ScheduleAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         return f"{schedule.consecutive_failures} / {limit}"
 
     @admin.display(description="Origin")
-    def origin(self, schedule: Schedule) -> str:
+    def origin(self, schedule: Schedule) -> SafeString:
         return schedule_origin_text(schedule)
 
     @admin.display(description="Changes (audit trail)")

@@ -30,7 +30,8 @@ def made_by_agent(db) -> Schedule:
 
 def test_the_page_says_which_run_made_the_schedule_and_why(staff_client, made_by_agent):
     page = staff_client.get(f"/admin/schedules/schedule/{made_by_agent.pk}/change/").content.decode()
-    assert "agent run 41 of scout (session s-9)" in page and "the user asked for hourly checks" in page
+    assert 'agent <a href="/admin/runs/run/41/change/">run 41</a> of scout (session s-9)' in page
+    assert "the user asked for hourly checks" in page
 
 
 def test_renew_keeps_an_agent_schedule_for_another_period(staff_client, made_by_agent):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib import admin
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -30,6 +31,15 @@ CHAIN_LIMIT = 200
 # otherwise march off the page) and each entry says its level instead.
 MAX_INDENT = 12
 CHAIN_FIELDS = ("id", "parent_run_id", "trigger", "state", "tick_at", "chain_id")
+# The root lines up with the page's other values; each nested list is indented
+# with a guide line, so a run's siblings line up even below a long subtree.
+# Shares of the table's width, so the free text of the last two columns does not
+# squeeze the schedule's name into breaking at its hyphens.
+CREATED_COLUMNS = SafeString('<colgroup><col style="width:24%"><col style="width:18%"><col style="width:30%">'
+                             '<col style="width:28%"></colgroup>')
+TOP_LIST = '<ul class="tw-chain" style="margin:0;padding-left:0">'
+NESTED_LIST = ('<ul class="tw-chain" style="margin:0 0 0 .35em;padding-left:.85em;'
+               'border-left:1px solid var(--border-color,#ccc)">')
 
 
 class RunChainFields:
@@ -74,8 +84,8 @@ def created_table(run: Run, *, limit: int) -> SafeString:
         (schedule_cell(schedule), schedule_cadence(schedule), schedule_status(schedule), schedule.reason or "-")
         for schedule in shown[:limit]))
     note = format_html("<p>+{} more (the first {} are shown)</p>", more, limit) if more else ""
-    return format_html('<table class="tw-created"><tr><th>schedule</th><th>cadence</th><th>status</th>'
-                       '<th>reason given</th></tr>{}</table>{}', rows, note)
+    return format_html('<table class="tw-created">{}<tr><th>schedule</th><th>cadence</th><th>status</th>'
+                       '<th>reason given</th></tr>{}</table>{}', CREATED_COLUMNS, rows, note)
 
 
 def schedule_cell(schedule: Schedule) -> SafeString:
@@ -95,12 +105,18 @@ def schedule_status(schedule: Schedule) -> str:
         # The agent's own cancel is recorded as "cancelled by run N of agent A (session S)".
         reason = (getattr(schedule, "cancel_reason", "") or "").removeprefix("cancelled ")
         via = getattr(schedule, "cancelled_via", "") or "unknown"
-        return f"cancelled: {reason or f'via {via}, no reason recorded'} ({utc_time(schedule.deleted_at)})"
+        return format_html("cancelled: {} ({})", reason or f"via {via}, no reason recorded",
+                           unbroken_time(schedule.deleted_at))
     if schedule.finished_reason:
         return f"finished: {FinishedReason(schedule.finished_reason).label}"
     if schedule.paused:
         return f"paused: {schedule.paused_reason or 'no reason given'}"
-    return f"active until {utc_time(schedule.end_at)}" if schedule.end_at else "active"
+    return format_html("active until {}", unbroken_time(schedule.end_at)) if schedule.end_at else "active"
+
+
+def unbroken_time(moment: datetime) -> SafeString:
+    """An instant on one line: a narrow column would otherwise break its date at a hyphen."""
+    return format_html('<span style="white-space:nowrap">{}</span>', utc_time(moment))
 
 
 # --- the chain ------------------------------------------------------------------------
@@ -151,7 +167,7 @@ def nested_list(order: list[tuple[int, Run]], *, current: int) -> SafeString:
     for depth, member in order:
         level = min(depth, MAX_INDENT)
         if level > previous:
-            parts.append('<ul class="tw-chain" style="margin:0;padding-left:1.2em">')
+            parts.append(NESTED_LIST if previous >= 0 else TOP_LIST)
         else:
             parts.append("</li>" + "</ul></li>" * (previous - level))
         parts.append(format_html('<li data-run="{}">{}', member.pk, chain_entry(member, depth, current=current)))

@@ -13,14 +13,16 @@ import pytest
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 
 from runs.models import TERMINAL_STATES, AgentCall, Run, RunState, Trigger
 from runs.services.manual import run_now
 from schedules import services
-from schedules.models import Agent, Schedule
+from schedules.models import Agent, CreatorKind, Schedule
 from tests.adapters.conftest import AgentServer, Reply
 from tests.conftest import wait_for
 from tests.shells.browser.conftest import find, text_of, wait_until
+from workspaces.audit import Actor
 
 NY = "America/New_York"
 
@@ -147,3 +149,78 @@ def test_the_dashboard_shows_the_counts_of_a_known_sequence(login, admin_url, ht
     wait_until(page, lambda d: "state__exact=dead" in d.current_url, "the dead-letter queue's run list")
     [dead] = rows(page)
     assert "Dead" in dead and "checked" in dead
+
+
+def chain_run(agent: Agent, minute: int, trigger: str, *, parent: Run | None = None,
+              state: str = RunState.SUCCEEDED) -> Run:
+    return Run.objects.create(agent=agent, trigger=trigger, state=state, chain_id="feed" * 8, parent_run=parent,
+                              tick_at=datetime(2026, 12, 1, 9, minute, tzinfo=UTC), idempotency_key=f"chain-{minute}")
+
+
+def test_the_run_page_shows_the_chain_as_a_tree_and_the_schedules_the_run_created(login, admin_url,
+                                                                                  transactional_db) -> None:
+    agent = Agent.objects.create(name="release-watcher")
+    root = chain_run(agent, 0, Trigger.MANUAL)
+    background = chain_run(agent, 1, Trigger.MANUAL, parent=root, state=RunState.RUNNING)
+    resume = chain_run(agent, 2, Trigger.RESUME, parent=background, state=RunState.PENDING)
+    wakeup = chain_run(agent, 3, Trigger.WAKEUP, parent=root, state=RunState.FAILED)
+    now = timezone.now()
+
+    def made(name: str, reason: str, **fields) -> Schedule:
+        return Schedule.objects.create(agent=agent, name=name, creator_kind=CreatorKind.AGENT_RUN,
+                                       origin_run_id=root.pk, origin_agent=agent, reason=reason, **fields)
+
+    made("agent-hourly-deploy-check", "check the deploy of release 42 every hour until it is live everywhere",
+         kind="interval", interval_seconds=3600, end_at=now + timedelta(days=7))
+    services.schedule_delete(made("wakeup-1", "look again in 10 minutes", kind="once",
+                                  run_at=now + timedelta(minutes=10)),
+                             now=now, actor=Actor.system(), reason="the watched build process exited")
+
+    page = login()
+    page.get(f"{admin_url}/admin/runs/run/{background.pk}/change/")
+    tree = find(page, ".field-chain_tree .readonly")
+
+    def entry(run: Run) -> WebElement:
+        return tree.find_element(By.CSS_SELECTOR, f"li[data-run='{run.pk}']")
+
+    def runs_listed(under: WebElement) -> list[int]:
+        """The runs of the list right under ``under`` (its own entries, not those nested in them)."""
+        return [int(li.get_attribute("data-run") or 0) for li in under.find_elements(By.XPATH, "./ul/li")]
+
+    def children(run: Run) -> list[int]:
+        return runs_listed(entry(run))
+
+    assert runs_listed(tree) == [root.pk], runs_listed(tree)
+    assert children(root) == [background.pk, wakeup.pk]
+    assert children(background) == [resume.pk] and children(resume) == children(wakeup) == []
+    # This run: marked, and not a link to itself; every other entry links to its run's page.
+    assert entry(background).find_element(By.XPATH, "./strong").get_attribute("class") == "tw-chain-current"
+    assert "(this run)" in entry(background).text and not entry(background).find_elements(By.XPATH, "./a")
+    for other in (root, resume, wakeup):
+        [link] = entry(other).find_elements(By.XPATH, "./a")
+        assert link.text == f"run {other.pk}"
+        assert link.get_attribute("href") == f"{admin_url}/admin/runs/run/{other.pk}/change/"
+    # Each level is indented past its parent, and siblings line up.
+    left = {run: entry(run).location["x"] for run in (root, background, resume, wakeup)}
+    assert left[root] < left[background] == left[wakeup] < left[resume], left
+    assert [badge.text for badge in tree.find_elements(By.CSS_SELECTOR, ".tw-state")] == [
+        "Succeeded", "Running", "Pending", "Failed"]
+    assert text_of(page, ".field-schedules_created .readonly") == "none"
+    assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+
+    entry(root).find_element(By.XPATH, "./a").click()
+    wait_until(page, lambda d: d.current_url.endswith(f"/admin/runs/run/{root.pk}/change/"),
+               "the chain's link to lead to the root's page")
+    live, cancelled = [row.text for row in page.find_elements(By.CSS_SELECTOR,
+                                                              ".field-schedules_created table.tw-created tr")][1:]
+    assert "agent-hourly-deploy-check" in live and "active until" in live, live
+    assert "wakeup-1 (deleted" in cancelled and "cancelled: the watched build process exited" in cancelled, cancelled
+    assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    # Neither the instants nor a name of this length is broken across lines (both would break at a hyphen).
+    assert page.execute_script("const unbroken = [...document.querySelectorAll("
+                               "'table.tw-created td span, table.tw-created td > a:first-child')];"
+                               "return unbroken.length === 3 && unbroken.every(s => s.getClientRects().length === 1)")
+    # The table stays inside its fieldset.
+    assert page.execute_script("const t = document.querySelector('table.tw-created');"
+                               "return t.getBoundingClientRect().right"
+                               " <= t.closest('fieldset').getBoundingClientRect().right")

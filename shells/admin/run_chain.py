@@ -31,12 +31,12 @@ CHAIN_LIMIT = 200
 # otherwise march off the page) and each entry says its level instead.
 MAX_INDENT = 12
 CHAIN_FIELDS = ("id", "parent_run_id", "trigger", "state", "tick_at", "chain_id")
-# The root lines up with the page's other values; each nested list is indented
-# with a guide line, so a run's siblings line up even below a long subtree.
 # Shares of the table's width, so the free text of the last two columns does not
 # squeeze the schedule's name into breaking at its hyphens.
 CREATED_COLUMNS = SafeString('<colgroup><col style="width:24%"><col style="width:18%"><col style="width:30%">'
                              '<col style="width:28%"></colgroup>')
+# The root lines up with the page's other values; each nested list is indented
+# with a guide line, so a run's siblings line up even below a long subtree.
 TOP_LIST = '<ul class="tw-chain" style="margin:0;padding-left:0">'
 NESTED_LIST = ('<ul class="tw-chain" style="margin:0 0 0 .35em;padding-left:.85em;'
                'border-left:1px solid var(--border-color,#ccc)">')

@@ -17,7 +17,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -28,6 +27,7 @@ from events.services.testing import source_send_test
 from events.signatures import secrets_active
 from workspaces.models import Role
 
+from .links import change_link
 from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table, visible_workspaces
 
 
@@ -44,14 +44,6 @@ class WebhookSourceForm(forms.ModelForm):
         if problems:
             raise ValidationError(problems)
         return secrets
-
-
-def _admin_link(obj: Any, label: str) -> str:
-    try:
-        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return label
-    return format_html('<a href="{}">{}</a>', url, label)
 
 
 @admin.register(WebhookSource)
@@ -143,8 +135,8 @@ class InboundEventAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="causation")
     def causation(self, event: InboundEvent) -> SafeString:
-        actor = _admin_link(event.actor, str(event.actor)) if event.actor else "-"
-        parent = _admin_link(event.parent_run, f"run {event.parent_run_id}") if event.parent_run else "-"
+        actor = change_link(event.actor, str(event.actor)) if event.actor else "-"
+        parent = change_link(event.parent_run, f"run {event.parent_run_id}") if event.parent_run else "-"
         return format_html("chain <code>{}</code>, depth {}, actor {}, parent {}", event.chain_id or "-",
                            event.depth, SafeString(actor), SafeString(parent))
 
@@ -154,8 +146,8 @@ class InboundEventAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         if not routes:
             return SafeString("none (see outcome)")
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
-            (SafeString(_admin_link(r.subscription, r.subscription.name)),
-             SafeString(_admin_link(r.run, f"run {r.run_id}")) if r.run else "-",
+            (change_link(r.subscription, r.subscription.name),
+             change_link(r.run, f"run {r.run_id}") if r.run else "-",
              (f"{r.run.state}" + (f": {r.run.skip_reason}" if r.run.skip_reason else "")) if r.run else "-")
             for r in routes))
         return SafeString(f"<table><tr><th>subscription</th><th>run</th><th>state</th></tr>{rows}</table>")

@@ -9,11 +9,11 @@ import json
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 
 from runs.outbound import OutboundAttempt, OutboundDelivery
 
+from . import links
 from .scoping import WorkspaceScopedAdmin
 
 
@@ -51,7 +51,7 @@ class OutboundDeliveryAdmin(ReadOnly, WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="run", ordering="run")
     def run_link(self, obj: OutboundDelivery) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("admin:runs_run_change", args=[obj.run_id]), obj.run_id)
+        return links.run_link(obj.run_id)
 
     @admin.display(description="body sent")
     def body(self, obj: OutboundDelivery) -> str:

@@ -23,6 +23,7 @@ from schedules.models import FinishedReason, Schedule
 from workspaces.models import AuditEntry
 
 from .cadence import schedule_cadence
+from .links import run_link
 from .run_format import state_badge, utc_time
 
 CREATED_LIMIT = 50
@@ -177,9 +178,8 @@ def nested_list(order: list[tuple[int, Run]], *, current: int) -> SafeString:
 
 
 def chain_entry(member: Run, depth: int, *, current: int) -> SafeString:
-    url = reverse("admin:runs_run_change", args=[member.pk])
     name = (format_html('<strong class="tw-chain-current">run {}</strong> (this run)', member.pk)
-            if member.pk == current else format_html('<a href="{}">run {}</a>', url, member.pk))
+            if member.pk == current else run_link(member.pk, f"run {member.pk}"))
     level = format_html(" <small>level {}</small>", depth) if depth > MAX_INDENT else ""
     return format_html("{} {} {} <small>{}</small>{}", name, member.get_trigger_display(),
                        state_badge(member.state, short=True), utc_time(member.tick_at), level)

@@ -27,6 +27,7 @@ from schedules.models import Agent
 from schedules.selectors import ScheduleRefError, id_or_name, schedule_lookup
 from waitpoints.models import Waitpoint
 
+from .links import run_link
 from .run_chain import RunChainFields
 from .run_format import STATE_COLOURS as STATE_COLOURS
 from .run_format import UNCOLOURED as UNCOLOURED
@@ -289,10 +290,7 @@ class RunAdmin(RunChainFields, WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="parent run")
     def parent_link(self, run: Run) -> str:
-        if run.parent_run_id is None:
-            return "-"
-        return format_html('<a href="{}">run {}</a>', reverse("admin:runs_run_change", args=[run.parent_run_id]),
-                           run.parent_run_id)
+        return run_link(run.parent_run_id, f"run {run.parent_run_id}")
 
     @admin.display(description="chain")
     def chain_link(self, run: Run) -> str:

@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -20,6 +19,7 @@ from schedules.models import CreatorKind, Schedule
 from schedules.versioned import StaleVersion
 from triggers.tools.schedule import NotRenewable, schedule_renew
 
+from .links import run_link
 from .scoping import admin_actor
 
 
@@ -27,8 +27,8 @@ def schedule_origin_text(schedule: Schedule) -> SafeString:
     """Who made the schedule and why; an agent's run links to its page (the run may be purged since)."""
     if schedule.creator_kind == CreatorKind.AGENT_RUN:
         agent = schedule.origin_agent.name if schedule.origin_agent else "a deleted agent"
-        run_url = reverse("admin:runs_run_change", args=[schedule.origin_run_id])
-        text = format_html('agent <a href="{}">run {}</a> of {} (session {})', run_url, schedule.origin_run_id,
+        text = format_html("agent {} of {} (session {})", run_link(schedule.origin_run_id,
+                                                                     f"run {schedule.origin_run_id}"),
                            agent, schedule.origin_session_id)
     elif schedule.creator_kind == CreatorKind.API_KEY:
         text = format_html("API key #{} of {}", schedule.created_by_key_id, schedule.created_by or "a removed user")

@@ -14,9 +14,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from events.models import Route, Subscription
@@ -24,6 +23,7 @@ from events.services import subscriptions as services
 from schedules.models import Agent, ConcurrencyScope, OverlapPolicy
 from workspaces.models import Role
 
+from .links import change_link
 from .scoping import WorkspaceScopedAdmin, admin_actor, audit_table, visible_workspaces
 
 ROUTES_SHOWN = 25
@@ -58,14 +58,6 @@ class SubscriptionForm(forms.ModelForm):
         return cleaned
 
 
-def _link(obj: Any, label: str) -> str:
-    try:
-        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return label
-    return format_html('<a href="{}">{}</a>', url, label)
-
-
 @admin.register(Subscription)
 class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     form = SubscriptionForm
@@ -95,8 +87,8 @@ class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         if not routes:
             return SafeString("none yet")
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
-            (f"{r.created_at:%Y-%m-%d %H:%M:%S} UTC", SafeString(_link(r.event, str(r.event))),
-             SafeString(_link(r.run, f"run {r.run_id}")) if r.run else "-",
+            (f"{r.created_at:%Y-%m-%d %H:%M:%S} UTC", change_link(r.event, str(r.event)),
+             change_link(r.run, f"run {r.run_id}") if r.run else "-",
              (r.run.state + (f": {r.run.skip_reason}" if r.run.skip_reason else "")) if r.run else "-")
             for r in routes))
         return SafeString(f"<table><tr><th>routed</th><th>event</th><th>run</th><th>state</th></tr>{rows}</table>")

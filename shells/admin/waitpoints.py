@@ -9,19 +9,13 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.urls import reverse
 from django.utils.html import format_html
 
 from waitpoints.models import Waitpoint
 
+from .links import run_link
 from .outbound import ReadOnly
 from .scoping import WorkspaceScopedAdmin
-
-
-def _run_link(run_id: int | None) -> str:
-    if run_id is None:
-        return "-"
-    return format_html('<a href="{}">{}</a>', reverse("admin:runs_run_change", args=[run_id]), run_id)
 
 
 @admin.register(Waitpoint)
@@ -39,11 +33,11 @@ class WaitpointAdmin(ReadOnly, WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="parked run", ordering="run")
     def parked_run(self, obj: Waitpoint) -> str:
-        return _run_link(obj.run_id)
+        return run_link(obj.run_id)
 
     @admin.display(description="resume run")
     def resumed_by(self, obj: Waitpoint) -> str:
-        return _run_link(obj.resume_run_id)
+        return run_link(obj.resume_run_id)
 
     @admin.display(description="match")
     def match_shown(self, obj: Waitpoint) -> str:

@@ -17,7 +17,13 @@ from datetime import datetime
 from django.db import transaction
 
 from runs.models import Run, Trigger
-from runs.services.dispatch import Causation, RunPolicy, UnscheduledRequest, run_dispatch_unscheduled
+from runs.services.dispatch import (
+    Causation,
+    RunPolicy,
+    UnscheduledRequest,
+    run_dispatch_unscheduled,
+    unscheduled_key,
+)
 from schedules.models import Agent
 from waitpoints.models import MAX_WAIT_SECONDS
 from workspaces.audit import Actor, audit_record
@@ -58,7 +64,7 @@ def background_run_start(agent: Agent, *, input: str, now: datetime, session_id:
     if reply_to is not None and reply_to.run.agent.workspace_id != agent.workspace_id:
         raise BackgroundRefused(f"run {reply_to.run.pk} is not in this workspace: it cannot receive the result")
     request = UnscheduledRequest(
-        trigger=Trigger.MANUAL, identity=background_identity(identity or uuid.uuid4().hex), input=input,
+        trigger=Trigger.MANUAL, identity=_ledger_identity(identity or uuid.uuid4().hex), input=input,
         policy=RunPolicy(session_mode="persistent" if session_id else "new"), session_id=session_id,
         completion_url=completion_url or agent.completion_url, causation=_caused_by(reply_to),
         started_by_id=actor.user_id if actor else None)
@@ -74,9 +80,14 @@ def background_run_start(agent: Agent, *, input: str, now: datetime, session_id:
     return run
 
 
-def background_identity(identity: str) -> str:
+def _ledger_identity(identity: str) -> str:
     """The ledger identity of a background run (its idempotency key hashes it with the trigger)."""
     return f"background|{identity}"
+
+
+def background_run_of(identity: str) -> Run | None:
+    """The background run started under ``identity``, if any."""
+    return Run.objects.filter(idempotency_key=unscheduled_key(Trigger.MANUAL, _ledger_identity(identity))).first()
 
 
 def _caused_by(reply_to: ReplyTo | None) -> Causation:

@@ -27,7 +27,6 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from pydantic import BaseModel, Field, model_validator
 
@@ -453,22 +452,17 @@ def waitpoints_complete_for_event(event: InboundEvent, view: dict[str, Any], *, 
     return done
 
 
-def waitpoints_complete_for_run(run: Run, now: datetime | None) -> None:
-    """A run ended (``runs.services.hooks`` ``ended``): complete the waits on it, and on the runs it continues.
+def waitpoints_complete_for_run(run: Run, ended: list[int], *, now: datetime) -> None:
+    """``run`` ended, and with it the runs in ``ended`` (``continued``): complete the waits on any of them.
 
     Called in the transaction of its end, after its fenced update took the
-    row lock that parking takes too. Only a run outside any schedule can be
-    waited for, so a scheduled tick's end costs no query here.
+    row lock that parking takes too.
     """
-    if run.schedule_id is not None:
-        return
-    watched = continued(run)
-    waits = list(Waitpoint.objects.filter(kind=WaitKind.RUN, state=WaitState.WAITING, watched_run_id__in=watched)
+    waits = list(Waitpoint.objects.filter(kind=WaitKind.RUN, state=WaitState.WAITING, watched_run_id__in=ended)
                  .values_list("id", "watched_run_id"))
-    when = now or timezone.now()
     for waitpoint_id, watched_id in waits:
         _isolated(lambda w=waitpoint_id, r=watched_id: waitpoint_complete(
-            w, payload=run_outcome(r, run), by=f"run {run.pk}", now=when), waitpoint_id)
+            w, payload=run_outcome(r, run), by=f"run {run.pk}", now=now), waitpoint_id)
 
 
 def _prefixes(event_type: str) -> list[str]:

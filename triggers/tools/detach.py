@@ -9,24 +9,20 @@ session holds at most the workspace's per-session quota of open ones.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from pydantic import Field
 
-from runs.models import Run, Trigger
-from runs.services.dispatch import unscheduled_key
-from schedules.models import Agent
+from runs.models import Run
 from waitpoints.models import MAX_WAIT_SECONDS, WaitKind, Waitpoint, WaitState
 from workspaces.models import Workspace
 
-from ..background import BackgroundRefused, ReplyTo, background_identity, background_run_start
+from ..background import BackgroundRefused, ReplyTo, background_run_of, background_run_start
 from . import guardrails
 from .registry import Tool, ToolContext, ToolRefused, tool_register
-from .schedule import agent_actor, chain_started
+from .schedule import agent_actor, chain_started, origin_key
 from .schemas import Strict
 
 
@@ -49,13 +45,10 @@ DESCRIPTION = (
 
 def background_tool(context: ToolContext, args: BackgroundArgs, *, now: datetime) -> dict[str, Any]:
     run = context.run
-    identity = _identity(run, args, context.idempotency_key)
+    identity = origin_key(run, args, context.idempotency_key)
     with transaction.atomic():
-        # One start at a time per agent: the quota counts what the others committed, and a
-        # retried call that raced its first attempt finds that attempt's run here.
-        space = Workspace.objects.get(agents=Agent.objects.select_for_update().get(pk=run.agent_id))
-        existing = Run.objects.filter(
-            idempotency_key=unscheduled_key(Trigger.MANUAL, background_identity(identity))).first()
+        space = guardrails.workspace_locked(run)
+        existing = background_run_of(identity)
         if existing is not None:
             return {"created": False, **_view(existing)}
         _check(space, run, now=now)
@@ -66,12 +59,6 @@ def background_tool(context: ToolContext, args: BackgroundArgs, *, now: datetime
         except BackgroundRefused as refused:
             raise ToolRefused(str(refused), slug="conflict", status=409) from None
     return {"created": True, **_view(started)}
-
-
-def _identity(run: Run, args: BackgroundArgs, idempotency_key: str) -> str:
-    """One background run per (run, request): a retried call finds the first one."""
-    request = idempotency_key or json.dumps(args.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(f"{run.pk}|{request}".encode()).hexdigest()
 
 
 def _check(space: Workspace, run: Run, *, now: datetime) -> None:

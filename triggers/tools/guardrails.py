@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from runs.models import Run, Trigger
-from schedules.models import CreatorKind, Schedule
+from schedules.models import Agent, CreatorKind, Schedule
 from workspaces.models import Workspace
 
 from .registry import ToolRefused
@@ -18,6 +18,16 @@ from .registry import ToolRefused
 # A run started by one of these is unattended: it may ask for one-shot wakeups, never a recurring schedule.
 # So is a run an agent's action started (its ``actor``): a background run an agent started, say.
 UNATTENDED = (Trigger.SCHEDULE, Trigger.CATCHUP, Trigger.EVENT, Trigger.WAKEUP, Trigger.RESUME, Trigger.REPLAY)
+
+
+def workspace_locked(run: Run) -> Workspace:
+    """The run's workspace, its agent's row locked until the transaction ends.
+
+    One tool call at a time per agent: the quotas count what the others
+    committed, and a retried call that raced its first attempt finds that
+    attempt's schedule or run once it gets the lock.
+    """
+    return Workspace.objects.get(agents=Agent.objects.select_for_update().get(pk=run.agent_id))
 
 
 def check_delay(space: Workspace, delay: timedelta) -> None:

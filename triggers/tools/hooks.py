@@ -6,6 +6,7 @@ directives of an HTTP agent's answer and what follows a run's end.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -14,9 +15,9 @@ from adapters.base import ToolExecutor
 from runs.models import Run
 from runs.services.hooks import run_hooks
 
-from ..waits import waitpoints_complete_for_run
+from ..waits import continued, waitpoints_complete_for_run
 from .directives import directives_apply
-from .processes import on_run_ended
+from .processes import processes_ended
 from .registry import ToolContext, function_definitions, tool_answer
 
 
@@ -37,7 +38,22 @@ def tools_install() -> None:
     hooks.tools = tools_for
     hooks.tool_executor = executor_for
     hooks.output = directives_apply
-    # Watch schedules stop before the waits on the run complete: a resume never sees its watcher fire.
-    for hook in (on_run_ended, waitpoints_complete_for_run):
-        if hook not in hooks.ended:
-            hooks.ended.append(hook)
+    if on_run_ended not in hooks.ended:
+        hooks.ended.append(on_run_ended)
+
+
+def on_run_ended(run: Run, now: datetime | None) -> None:
+    """A run outside any schedule ended: the schedules watching it stop, then the waits on it complete.
+
+    Only such a run can be a linked process or be waited for, so a scheduled
+    tick's end costs no query here. A run that parked did not end: its work
+    ends with its last resume, whose end is also the end of the runs it
+    continues (``continued``, read once for both). ``now`` is None on the
+    success path, whose end the database's clock stamped.
+    """
+    if run.schedule_id is not None or run.agent.workspace_id is None:
+        return
+    ended, when = continued(run), now or timezone.now()
+    # Watchers first: a resume never sees its watch schedule fire again.
+    processes_ended(run, ended, now=when)
+    waitpoints_complete_for_run(run, ended, now=when)

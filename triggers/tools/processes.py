@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
-
 from runs.models import Run
 from schedules.models import Schedule
 from schedules.services import schedule_delete
 from workspaces.audit import Actor
-
-from ..waits import continued
 
 
 def run_handle(run_id: int) -> str:
@@ -35,17 +31,12 @@ def process_exited(workspace_id: int, handle: str, *, reason: str, now: datetime
     return [schedule.pk for schedule in linked]
 
 
-def on_run_ended(run: Run, now: datetime | None) -> None:
-    """A run that ended is a process that ended: its watchers stop.
+def processes_ended(run: Run, ended: list[int], *, now: datetime) -> None:
+    """``run`` ended, and with it the runs in ``ended`` (itself, and the parked runs it continues): their watchers stop.
 
-    Only runs outside any schedule can be a linked process (a background run
-    is one); a scheduled tick's end costs no query here. ``now`` is None on
-    the success path, whose end is stamped by the database's clock.
+    Only runs outside any schedule can be a linked process (a background run is one).
     """
-    workspace_id = run.agent.workspace_id
-    if run.schedule_id is not None or workspace_id is None:
-        return
-    # A run that parked did not end: its work ends with its last resume, which ends its watchers too.
-    for process in continued(run):
-        process_exited(workspace_id, run_handle(process), reason=f"ended ({run.trigger} run {run.pk})",
-                       now=now or timezone.now())
+    assert run.agent.workspace_id is not None
+    for process in ended:
+        process_exited(run.agent.workspace_id, run_handle(process), reason=f"ended ({run.trigger} run {run.pk})",
+                       now=now)

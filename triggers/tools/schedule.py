@@ -18,9 +18,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Min
+from pydantic import BaseModel
 
 from runs.models import Run
-from schedules.models import Agent, CreatorKind, PayloadType, Schedule, ScheduleKind, SessionMode
+from schedules.models import CreatorKind, PayloadType, Schedule, ScheduleKind, SessionMode
 from schedules.services import schedule_delete, schedule_save
 from workspaces.audit import Actor
 from workspaces.models import Workspace
@@ -62,9 +63,7 @@ def schedule_create_for(context: ToolContext, args: ScheduleArgs, *, now: dateti
     key = origin_key(run, args, context.idempotency_key)
     try:
         with transaction.atomic():
-            # One create at a time per agent: the quotas count what the others committed, and a
-            # retried call that raced its first attempt finds that attempt's schedule here.
-            space = Workspace.objects.get(agents=Agent.objects.select_for_update().get(pk=run.agent_id))
+            space = guardrails.workspace_locked(run)
             existing = Schedule.objects.filter(origin_key=key).first()
             if existing is not None:
                 return {"created": False, "schedule": schedule_view(existing)}
@@ -79,7 +78,7 @@ def schedule_create_for(context: ToolContext, args: ScheduleArgs, *, now: dateti
     return {"created": True, "schedule": schedule_view(schedule)}
 
 
-def origin_key(run: Run, args: ScheduleArgs, idempotency_key: str) -> str:
+def origin_key(run: Run, args: BaseModel, idempotency_key: str) -> str:
     """One key per (run, request): the caller's key, or the arguments themselves (any attempt, same key).
 
     Relative delays are part of the arguments, not resolved instants: a retry

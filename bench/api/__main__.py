@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -92,25 +91,6 @@ def _endpoints(fixture: Fixture) -> list[Endpoint]:
 
 
 # --- the server and what it answers -----------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_start(procs: Processes) -> str:
-    port = _free_port()
-    procs.start("gunicorn", [sys.executable, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "2"], ready="Listening at")
-    log = procs.logs / "gunicorn.log"
-    deadline = time.monotonic() + 60
-    while log.read_text(errors="replace").count("Booting worker") < 2:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not boot two workers; see {log}")
-        time.sleep(0.1)
-    return f"http://127.0.0.1:{port}"
-
 
 def _same_json(base: str, fixture: Fixture, endpoints: list[Endpoint]) -> None:
     """Refuse to measure unless the bare views answer what the API answers (a trigger: the same fields)."""
@@ -343,7 +323,7 @@ def _run(args: argparse.Namespace, load: tuple[float, ...], began: float) -> int
     _count_statements(fixture, endpoints)
     procs, ledger = Processes(process_env(), Path(tempfile.mkdtemp(prefix="bench-api-"))), Ledger()
     try:
-        base = _server_start(procs)
+        base = procs.gunicorn()
         _same_json(base, fixture, endpoints)
         _measure(args, base, fixture, endpoints, procs, ledger)
     except KeyboardInterrupt:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -49,40 +48,6 @@ KEY = base64.b64encode(b"bench-events-key-0123456789abcdef").decode()
 SLUG, LATENCY_TYPE = "bench", "bench.latency"
 PER_BURST = 30_000  # more signed deliveries than a burst sends: each is new
 SIDES = ("ingest", "bare")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_start(procs: Processes, name: str) -> str:
-    port = _free_port()
-    procs.start(name, [sys.executable, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind",
-                       f"127.0.0.1:{port}", "--workers", "2"], ready="Listening at")
-    log, deadline = procs.logs / f"{name}.log", time.monotonic() + 60
-    while log.read_text(errors="replace").count("Booting worker") < 2:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not boot two workers; see {log}")
-        time.sleep(0.1)
-    base = f"http://127.0.0.1:{port}"
-    _answering(base, log)
-    return base
-
-
-def _answering(base: str, log: Path) -> None:
-    """Wait until both workers have loaded Django (a booted worker imports the app on its first request)."""
-    import httpx
-
-    answered, deadline = 0, time.monotonic() + 120
-    while answered < 6:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn does not answer; see {log}")
-        try:
-            answered += httpx.get(f"{base}/bare/hooks/{SLUG}", timeout=30).status_code == 405
-        except httpx.HTTPError:
-            time.sleep(0.5)
 
 
 def _fixture() -> None:
@@ -268,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         procs = Processes(process_env(), logs)
         without = Processes({**process_env(), "TICKWISE_EVENTS_REDIS_URL": ""}, logs)
         try:
-            base = _server_start(procs, "gunicorn")
-            servers = {"with": base, "without": _server_start(without, "gunicorn-no-fast-path")}
+            # Ready once the bare view answers (405 to a GET) on both workers.
+            probe = {"probe": f"/bare/hooks/{SLUG}", "expect": 405}
+            base = procs.gunicorn(**probe)
+            servers = {"with": base, "without": without.gunicorn("gunicorn-no-fast-path", **probe)}
             ingest = _ingest(args, base)
             duplicates = _duplicates(args, servers)
             without.stop_all()

@@ -37,31 +37,6 @@ REDIS_DB = 7
 QUEUE = "bench-resume"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_start(procs: Processes) -> str:
-    import httpx
-
-    port = _free_port()
-    procs.start("gunicorn", [sys.executable, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "2"], ready="Listening at")
-    base, answered, deadline = f"http://127.0.0.1:{port}/api/v1", 0, time.monotonic() + 120
-    while answered < 6:  # both workers have loaded Django (a worker imports the app on its first request)
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn does not answer; see {procs.logs}")
-        try:
-            answered += httpx.get(f"{base}/openapi.json", timeout=30).status_code == 200
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    return base
-
-
 def _fixture() -> tuple[str, int]:
     """An operator's API key and an echo agent in one workspace; returns (token, agent id)."""
     from django.contrib.auth import get_user_model
@@ -163,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         logs = Path(tempfile.mkdtemp(prefix="bench-resume-"))
         procs = Processes(process_env(), logs)
         try:
-            base = _server_start(procs)
+            base = procs.gunicorn(probe="/api/v1/openapi.json") + "/api/v1"
             for i in (1, 2):
                 procs.start(f"worker{i}", cli.worker_command(f"bench-resume-worker{i}"), ready="ready.")
             _one_at_a_time(base, token, _parked(agent_id, 5, "warm"))  # both gunicorn workers, both workers

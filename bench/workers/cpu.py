@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +25,26 @@ class Processes:
         self.procs[name] = process_start(command, env=self.env, log=self.logs / f"{name}.log", ready=ready,
                                          timeout=90)
 
+    def gunicorn(self, name: str = "gunicorn", *, probe: str = "", expect: int = 200) -> str:
+        """Tickwise's web process (two gunicorn workers) on a free loopback port; its base URL once both serve.
+
+        Ready when both workers booted and, with ``probe`` (a path), once it
+        answered ``expect`` six times: a booted worker imports Django on its
+        first request, which must not land in a measurement.
+        """
+        port = _free_port()
+        self.start(name, [sys.executable, "-m", "gunicorn", "scheduler_project.wsgi:application", "--bind",
+                          f"127.0.0.1:{port}", "--workers", "2"], ready="Listening at")
+        log, base = self.logs / f"{name}.log", f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count("Booting worker") < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not boot two workers; see {log}")
+            time.sleep(0.1)
+        if probe:
+            _answering(f"{base}{probe}", expect, log)
+        return base
+
     def cpu_seconds(self, names: Sequence[str]) -> float:
         """User + system CPU of every live process in these groups (pool children included)."""
         groups = {self.procs[name].pid for name in names}
@@ -37,6 +60,25 @@ class Processes:
 
     def stop_all(self) -> None:
         processes_stop(list(self.procs.values()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answering(url: str, expect: int, log: Path) -> None:
+    import httpx
+
+    answered, deadline = 0, time.monotonic() + 120
+    while answered < 6:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn does not answer; see {log}")
+        try:
+            answered += httpx.get(url, timeout=30).status_code == expect
+        except httpx.HTTPError:
+            time.sleep(0.5)
 
 
 def server_cpu_seconds() -> tuple[float, float]:

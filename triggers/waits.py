@@ -189,8 +189,7 @@ def waitpoint_reply(owner: Run, watched: Run, *, timeout_seconds: int, now: date
         run=owner, agent_id=owner.agent_id, workspace_id=workspace_id, session_id=owner.session_id,
         kind=WaitKind.RUN, watched_run=watched, parks_run=False, reason=reason[:500], created_at=now,
         timeout_at=now + timedelta(seconds=timeout_seconds))
-    if watched.state in TERMINAL_STATES:
-        waitpoint_complete(waitpoint.id, payload=run_outcome(watched.pk, watched), by=f"run {watched.pk}", now=now)
+    _complete_if_already_ended(waitpoint, watched, now=now)
     return waitpoint
 
 

@@ -51,9 +51,10 @@ def on_run_ended(run: Run, now: datetime | None) -> None:
     continues (``continued``, read once for both). ``now`` is None on the
     success path, whose end the database's clock stamped.
     """
-    if run.schedule_id is not None or run.agent.workspace_id is None:
+    workspace_id = run.agent.workspace_id
+    if run.schedule_id is not None or workspace_id is None:
         return
     ended, when = continued(run), now or timezone.now()
     # Watchers first: a resume never sees its watch schedule fire again.
-    processes_ended(run, ended, now=when)
+    processes_ended(workspace_id, ended, reason=f"ended ({run.trigger} run {run.pk})", now=when)
     waitpoints_complete_for_run(run, ended, now=when)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runs.models import Run
 from schedules.models import Schedule
 from schedules.services import schedule_delete
 from workspaces.audit import Actor
@@ -31,12 +30,7 @@ def process_exited(workspace_id: int, handle: str, *, reason: str, now: datetime
     return [schedule.pk for schedule in linked]
 
 
-def processes_ended(run: Run, ended: list[int], *, now: datetime) -> None:
-    """``run`` ended, and with it the runs in ``ended`` (itself, and the parked runs it continues): their watchers stop.
-
-    Only runs outside any schedule can be a linked process (a background run is one).
-    """
-    assert run.agent.workspace_id is not None
-    for process in ended:
-        process_exited(run.agent.workspace_id, run_handle(process), reason=f"ended ({run.trigger} run {run.pk})",
-                       now=now)
+def processes_ended(workspace_id: int, run_ids: list[int], *, reason: str, now: datetime) -> None:
+    """These runs ended (a run, and the parked runs it continues): the schedules watching any of them stop."""
+    for run_id in run_ids:
+        process_exited(workspace_id, run_handle(run_id), reason=reason, now=now)

@@ -10,6 +10,7 @@ model reads (and, over the API, a problem's ``detail``).
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,12 +52,15 @@ class Tool:
     model: type[BaseModel]
     function: Callable[..., dict[str, Any]]  # (ToolContext, model instance, *, now) -> dict
 
+    @functools.cached_property
     def definition(self) -> dict[str, Any]:
         """The OpenAI function tool (``{"type": "function", "function": {...}}``) for this tool.
 
         Its parameters come from the generator that writes the API's OpenAPI
         document (ninja's, which leaves out ``default: null``), so the model
-        and an HTTP client read the same schema.
+        and an HTTP client read the same schema. Generated once: every run's
+        request carries the definitions, and a schema takes milliseconds to
+        generate. Read-only for its users.
         """
         parameters = self.model.model_json_schema(schema_generator=NinjaGenerateJsonSchema)
         return {"type": "function", "function": {"name": self.name, "description": self.description,
@@ -74,7 +78,7 @@ def tool_register(tool: Tool) -> Tool:
 
 
 def function_definitions() -> tuple[dict[str, Any], ...]:
-    return tuple(tool.definition() for tool in TOOLS.values())
+    return tuple(tool.definition for tool in TOOLS.values())
 
 
 def tool_call(context: ToolContext, name: str, arguments: dict[str, Any], *, now: datetime) -> dict[str, Any]:

@@ -261,7 +261,7 @@ def test_the_function_tool_and_the_api_body_are_one_schema():
     operation = document["paths"]["/api/v1/runs/{run}/tools/schedule"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     api_schema = _resolved(body, document["components"]["schemas"])
-    parameters = TOOLS["schedule"].definition()["function"]["parameters"]
+    parameters = TOOLS["schedule"].definition["function"]["parameters"]
     tool_schema = _resolved(parameters, parameters.get("$defs", {}))
     assert api_schema == tool_schema
     assert "poll" in TOOLS["schedule"].description

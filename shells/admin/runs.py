@@ -13,7 +13,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -301,11 +301,15 @@ class RunAdmin(RunChainFields, WorkspaceScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="waitpoints")
     def waitpoints_link(self, run: Run) -> str:
-        count = Waitpoint.objects.filter(run_id=run.pk).count()
-        if not count:
+        # A reply (``parks_run`` false) is this run's session awaiting a background run: it never parked here.
+        counts = Waitpoint.objects.filter(run_id=run.pk).aggregate(
+            parked=Count("id", filter=Q(parks_run=True)), replies=Count("id", filter=Q(parks_run=False)))
+        said = [f"{counts['parked']} parked here" if counts["parked"] else "",
+                f"{counts['replies']} background result(s) awaited by this session" if counts["replies"] else ""]
+        if not any(said):
             return "none"
         url = f"{reverse('admin:waitpoints_waitpoint_changelist')}?run__id__exact={run.pk}"
-        return format_html('<a href="{}">{} parked here</a>', url, count)
+        return format_html('<a href="{}">{}</a>', url, "; ".join(part for part in said if part))
 
     @admin.display(description="deliveries")
     def deliveries_table(self, run: Run) -> str:

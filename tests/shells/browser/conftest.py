@@ -141,6 +141,11 @@ def login(page: WebDriver, admin_url: str, admin: AdminUser) -> Callable[..., We
         page.find_element(By.NAME, "password").send_keys(user.password)
         page.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
         wait_until(page, lambda d: "/admin/login/" not in d.current_url, "the login to go through")
+        # The click's navigation must finish before the test navigates again: a ``get``
+        # issued while the landing page still loads can return on the landing page's
+        # load, before the asked-for page's document exists.
+        wait_until(page, lambda d: d.execute_script("return document.readyState") == "complete"
+                   and d.find_elements(By.CSS_SELECTOR, "#logout-form"), "the landing page to load signed in")
         return page
     return sign_in
 
@@ -164,6 +169,9 @@ def text_of(driver: WebDriver, css: str) -> str:
     return find(driver, css).text
 
 
-def find(driver: WebDriver, css: str) -> WebElement:
-    return driver.find_element(By.CSS_SELECTOR, css)
+def find(driver: WebDriver, css: str, timeout: float = 10) -> WebElement:
+    """The first element matching ``css``, waited for: a page may still be building it."""
+    found = wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, css), f"an element matching {css!r}",
+                       timeout=timeout)
+    return found[0]  # type: ignore[index]
 

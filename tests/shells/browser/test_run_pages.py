@@ -38,7 +38,7 @@ def agent_server() -> Iterator[AgentServer]:
 def http_schedule(transactional_db, agent_server: AgentServer) -> Schedule:
     agent = Agent.objects.create(name="scout", adapter="http", config={"url": f"{agent_server.url}/run"})
     schedule = Schedule(agent=agent, name="checked", cron="0 9 * * 1-5", timezone=NY, max_attempts=1,
-                        timeout_seconds=5, failure_limit=5)
+                        timeout_seconds=30, failure_limit=5)
     services.schedule_save(schedule, now=timezone.now())
     return schedule
 

@@ -87,13 +87,14 @@ def _wake_buffered(run: Run) -> None:
         publish_runs_on_commit([waiting[0]], timeouts={waiting[0]: waiting[1]})
 
 
-def _plan_next_tick(run: Run) -> None:
+def _plan_next_tick(run: Run, *, ended_id: int | None = None) -> None:
     """An after-completion schedule plans its next tick from the end of its latest tick's run.
 
     Only a timeline run (``schedule``, ``catchup``) and only the schedule's
     latest one plans: a manual run that ends while the beat's run is in flight,
     or a replayed old run that ends after newer ticks, would otherwise plan a
-    second tick beside the one in flight.
+    second tick beside the one in flight. ``ended_id``: the run whose end is
+    ``run``'s, when ``run`` parked and its last resume ended (``parked_run_ended``).
     """
     schedule = run.schedule
     if schedule is None or not schedule.awaits_completion or run.trigger not in TIMELINE_TRIGGERS:
@@ -101,9 +102,22 @@ def _plan_next_tick(run: Run) -> None:
     newer = Run.objects.filter(schedule_id=schedule.id, trigger__in=TIMELINE_TRIGGERS, tick_at__gt=run.tick_at)
     if newer.exists():
         return
-    finished_at = Run.objects.filter(id=run.id).values_list("finished_at", flat=True).first()
+    finished_at = Run.objects.filter(id=ended_id or run.id).values_list("finished_at", flat=True).first()
     if finished_at is not None:
         schedule_after_run(schedule.id, finished_at=finished_at)
+
+
+def parked_run_ended(parked_id: int, *, ended: Run) -> None:
+    """A scheduled run that parked ended with ``ended``, its last resume: its schedule's next tick follows.
+
+    A parked run is not ended (docs/autonomy.md), so an after-completion
+    schedule waits through the park, and plans from the resume's end, not
+    the park's. Called by the ``ended`` hook that walks a resume back to the
+    runs it continues; the resume has no schedule of its own.
+    """
+    parked = Run.objects.select_related("schedule").filter(id=parked_id).first()
+    if parked is not None and parked.schedule_id is not None:
+        _plan_next_tick(parked, ended_id=ended.pk)
 
 
 def count_failure(schedule_id: int, *, now: datetime) -> None:

@@ -25,6 +25,8 @@ from runs.services.outcome import record_success
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
 from triggers.firing import schedules_fire_due
+from triggers.waits import WaitIn, waitpoint_complete, waitpoint_create
+from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
 INTERVAL = timedelta(minutes=10)
@@ -185,3 +187,26 @@ def test_a_run_that_ends_beside_the_tick_in_flight_plans_nothing():
     second.refresh_from_db()
     schedule.refresh_from_db()
     assert schedule.next_tick_at == second.finished_at + INTERVAL
+
+
+def test_a_tick_that_parks_plans_the_next_from_its_last_resumes_end():
+    """A parked run has not ended (docs/autonomy.md): the schedule waits through the park and its resumes."""
+    agent = Agent.objects.create(name="worker", adapter="echo",
+                                 workspace=Workspace.objects.create(slug="acme", name="Acme"))
+    schedule = chain(agent)
+    run = fire(schedule)
+    assert run_claim(run.id, owner="w", now=timezone.now()) is not None
+    spec = WaitIn(kind="token", timeout_seconds=600)
+    first = waitpoint_create(run.id, spec, now=timezone.now(), attempt=1).waitpoint
+    resume = waitpoint_complete(first.id, payload={"ok": 1}, by="test", now=timezone.now()).waitpoint.resume_run
+    assert run_claim(resume.id, owner="w", now=timezone.now()) is not None
+    second = waitpoint_create(resume.id, spec, now=timezone.now(), attempt=1).waitpoint  # the resume parks too
+    schedule.refresh_from_db()
+    assert schedule.next_fire_at is None, "planned at a park: the tick's work is not done"
+
+    last = waitpoint_complete(second.id, payload={}, by="test", now=timezone.now()).waitpoint.resume_run
+    assert run_execute(last.id, owner="w", now=timezone.now()) == RunState.SUCCEEDED
+    last.refresh_from_db()
+    schedule.refresh_from_db()
+    assert schedule.next_tick_at == last.finished_at + INTERVAL
+    assert schedule.next_fire_at is not None

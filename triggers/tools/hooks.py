@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from adapters.base import ToolExecutor
 from runs.models import Run
+from runs.services.ended import parked_run_ended
 from runs.services.hooks import run_hooks
 
 from ..waits import continued, waitpoints_complete_for_run
@@ -43,7 +44,7 @@ def tools_install() -> None:
 
 
 def on_run_ended(run: Run, now: datetime | None) -> None:
-    """A run outside any schedule ended: the schedules watching it stop, then the waits on it complete.
+    """A run outside any schedule ended: its watchers stop, its waits complete, a parked tick's schedule plans.
 
     Only such a run can be a linked process or be waited for, so a scheduled
     tick's end costs no query here. A run that parked did not end: its work
@@ -58,3 +59,5 @@ def on_run_ended(run: Run, now: datetime | None) -> None:
     # Watchers first: a resume never sees its watch schedule fire again.
     processes_ended(workspace_id, ended, reason=f"ended ({run.trigger} run {run.pk})", now=when)
     waitpoints_complete_for_run(run, ended, now=when)
+    if len(ended) > 1:  # a resume: the run that first parked may be a scheduled tick awaiting its end
+        parked_run_ended(ended[-1], ended=run)

@@ -39,9 +39,13 @@ class Events:
         with current_app.connection_for_read() as connection:
             receiver = current_app.events.Receiver(connection, handlers={"*": self._on_event})
             self.ready.set()
-            for _ in receiver.itercapture(limit=None, timeout=None, wakeup=False):
-                if self._stop.is_set():
-                    return
+            try:
+                for _ in receiver.itercapture(limit=None, timeout=None, wakeup=False):
+                    if self._stop.is_set():
+                        return
+            except RuntimeError as error:  # the handler's StopIteration, as a generator re-raises it (PEP 479)
+                if not isinstance(error.__cause__, StopIteration):
+                    raise
 
     def _on_event(self, event: dict) -> None:
         if event.get("hostname") == self.hostname and event["type"].startswith("task-"):

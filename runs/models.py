@@ -28,6 +28,8 @@ class RunState(models.TextChoices):
 # States a run does not leave by itself (a replay moves dead, unknown and failed runs back).
 TERMINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.DEAD, RunState.CANCELLED,
                    RunState.UNKNOWN, RunState.SKIPPED)
+# The ends that count as a failure (a schedule's streak, success rates).
+FAILURE_STATES = (RunState.FAILED, RunState.DEAD, RunState.UNKNOWN)
 
 
 class Trigger(models.TextChoices):

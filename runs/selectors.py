@@ -15,13 +15,13 @@ from django.db.models import Aggregate, Count, FloatField, Max, Q, QuerySet
 
 from schedules.models import Schedule
 
-from .models import AgentCall, Run, RunState
+from .models import FAILURE_STATES, AgentCall, Run, RunState
 from .sql import SCHEDULE_PERCENTILES
 
 # The denominator of the success rate: outcomes that say something about the
 # agent. Skipped ticks (overlap, paused, DST gaps) and cancellations do not.
 RATED = (RunState.SUCCEEDED, RunState.FAILED, RunState.DEAD, RunState.UNKNOWN)
-FAILED = (RunState.FAILED, RunState.DEAD, RunState.UNKNOWN)
+FAILED = FAILURE_STATES
 
 
 @dataclass(frozen=True)

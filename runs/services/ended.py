@@ -26,8 +26,8 @@ from core import metrics
 from schedules.models import Schedule
 from schedules.services import schedule_after_run, schedule_pause
 
-from ..models import TIMELINE_TRIGGERS, Run, RunState
-from ..publish import publish_runs_on_commit
+from ..models import FAILURE_STATES, TIMELINE_TRIGGERS, Run, RunState
+from ..publish import Send, publish_runs_on_commit
 from .hooks import run_hooks
 from .outbound import destination, outbound_on_run_end
 from .scope import scope_filter
@@ -82,9 +82,10 @@ def _wake_buffered(run: Run) -> None:
     if run.overlap_policy not in BUFFERING:
         return
     waiting = (Run.objects.filter(scope_filter(run), state=RunState.PENDING, buffered=True)
-               .exclude(id=run.id).order_by("id").values_list("id", "timeout_seconds").first())
+               .exclude(id=run.id).order_by("id").values_list("id", "trigger", "timeout_seconds").first())
     if waiting is not None:
-        publish_runs_on_commit([waiting[0]], timeouts={waiting[0]: waiting[1]})
+        pk, trigger, timeout = waiting
+        publish_runs_on_commit([pk], sends={pk: Send.of(trigger, timeout)})
 
 
 def _plan_next_tick(run: Run, *, ended_id: int | None = None) -> None:
@@ -107,17 +108,21 @@ def _plan_next_tick(run: Run, *, ended_id: int | None = None) -> None:
         schedule_after_run(schedule.id, finished_at=finished_at)
 
 
-def parked_run_ended(parked_id: int, *, ended: Run) -> None:
-    """A scheduled run that parked ended with ``ended``, its last resume: its schedule's next tick follows.
+def parked_run_ended(parked_id: int, *, ended: Run, now: datetime) -> None:
+    """A scheduled run that parked ended with ``ended``, its last resume: what follows a tick's end follows.
 
-    A parked run is not ended (docs/autonomy.md), so an after-completion
-    schedule waits through the park, and plans from the resume's end, not
-    the park's. Called by the ``ended`` hook that walks a resume back to the
-    runs it continues; the resume has no schedule of its own.
+    A parked run is not ended (docs/autonomy.md): an after-completion
+    schedule waits through the park and plans from the resume's end, and a
+    resume that fails extends the schedule's failure streak (auto-pause) as
+    the tick's own failure would. Called by the ``ended`` hook that walks a
+    resume back to the runs it continues; the resume has no schedule of its own.
     """
     parked = Run.objects.select_related("schedule").filter(id=parked_id).first()
-    if parked is not None and parked.schedule_id is not None:
-        _plan_next_tick(parked, ended_id=ended.pk)
+    if parked is None or parked.schedule_id is None:
+        return
+    if Run.objects.filter(id=ended.pk, state__in=FAILURE_STATES).exists():
+        count_failure(parked.schedule_id, now=now)
+    _plan_next_tick(parked, ended_id=ended.pk)
 
 
 def count_failure(schedule_id: int, *, now: datetime) -> None:

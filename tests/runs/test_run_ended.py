@@ -210,3 +210,22 @@ def test_a_tick_that_parks_plans_the_next_from_its_last_resumes_end():
     schedule.refresh_from_db()
     assert schedule.next_tick_at == last.finished_at + INTERVAL
     assert schedule.next_fire_at is not None
+
+
+def test_a_tick_whose_resume_fails_counts_toward_the_auto_pause():
+    agent = Agent.objects.create(name="worker", adapter="echo",
+                                 workspace=Workspace.objects.create(slug="acme", name="Acme"))
+    schedule = chain(agent, failure_limit=2)
+    for _ in range(2):
+        run = fire(schedule)
+        assert run_claim(run.id, owner="w", now=timezone.now()) is not None
+        wait = waitpoint_create(run.id, WaitIn(kind="token", timeout_seconds=600), now=timezone.now(),
+                                attempt=1).waitpoint
+        resume = waitpoint_complete(wait.id, payload={}, by="test", now=timezone.now()).waitpoint.resume_run
+        Agent.objects.filter(id=agent.id).update(config={"fail": "permanent"})
+        assert run_execute(resume.id, owner="w", now=timezone.now()) == RunState.FAILED
+        Agent.objects.filter(id=agent.id).update(config={})
+        Schedule.objects.filter(id=schedule.id).update(next_fire_at=timezone.now())  # due again at once
+    schedule.refresh_from_db()
+    assert schedule.consecutive_failures == 2
+    assert schedule.paused and "2 consecutive failures" in schedule.paused_reason

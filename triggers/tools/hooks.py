@@ -60,4 +60,4 @@ def on_run_ended(run: Run, now: datetime | None) -> None:
     processes_ended(workspace_id, ended, reason=f"ended ({run.trigger} run {run.pk})", now=when)
     waitpoints_complete_for_run(run, ended, now=when)
     if len(ended) > 1:  # a resume: the run that first parked may be a scheduled tick awaiting its end
-        parked_run_ended(ended[-1], ended=run)
+        parked_run_ended(ended[-1], ended=run, now=when)

@@ -63,18 +63,32 @@ def task_message_sender(app: Any, name: str) -> Callable[..., None]:
     every message; a beat batch sends hundreds. ``amqp.create_task_message``
     (protocol 2), ``amqp.send_task_message`` and ``amqp.router.route`` are
     what it calls, undocumented. The returned function takes
-    ``(producer, task_id, args, *, time_limit, soft_time_limit)``.
+    ``(producer, task_id, args, *, time_limit, soft_time_limit, priority=0)``
+    (the message's priority property, as ``apply_async(priority=…)`` sets it).
     """
     amqp = app.amqp
     route = amqp.router.route({}, name, None, None)
     sent_event, reply_to = app.conf.task_send_sent_event, app.thread_oid
 
-    def send(producer: Any, task_id: str, args: list[Any], *, time_limit: int, soft_time_limit: int) -> None:
+    def send(producer: Any, task_id: str, args: list[Any], *, time_limit: int, soft_time_limit: int,
+             priority: int = 0) -> None:
         message = amqp.create_task_message(
             task_id, name, args, {}, reply_to=reply_to, time_limit=time_limit, soft_time_limit=soft_time_limit,
             create_sent_event=sent_event, ignore_result=True)
-        amqp.send_task_message(producer, name, message, **route)
+        amqp.send_task_message(producer, name, message, **{**route, "priority": priority})
     return send
+
+
+def queued_by_priority(channel: Any, queue: str) -> dict[int, int]:
+    """The length of each of ``queue``'s lists in kombu's Redis transport, by priority step.
+
+    It keeps one list per step of ``Channel.priority_steps``, named by
+    ``Channel._q_for_pri``; its public ``queue_declare`` answers only their sum.
+    """
+    with channel.conn_or_acquire() as client, client.pipeline() as pipe:
+        for step in channel.priority_steps:
+            pipe.llen(channel._q_for_pri(queue, step))
+        return dict(zip(channel.priority_steps, map(int, pipe.execute())))
 
 
 def connection_detach_default_channel(connection: Any) -> Any | None:
@@ -152,6 +166,10 @@ def _missing_broker_loss() -> list[str]:
         missing.append("celery: celery.utils.threads.bound_open_broker_sockets()")
     if "_default_channel" not in vars(Connection):
         missing.append("kombu: Connection._default_channel")
+    from kombu.transport.redis import Channel
+
+    missing += [f"kombu: redis Channel.{name}" for name in ("priority_steps", "_q_for_pri", "conn_or_acquire")
+                if not hasattr(Channel, name)]
     return missing
 
 

@@ -3,6 +3,8 @@
 Every path publishes after commit; a run committed but never published (the
 process died in between) is found by the outbox sweeper through
 ``published_at IS NULL``.
+
+Each message goes in its run's lane (``runs.lanes``).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import current_app
 from celery.utils import uuid
@@ -23,7 +25,8 @@ from core import internals
 from core.faults import fault_point
 
 from . import sql
-from .models import Run
+from .lanes import lane_of
+from .models import Run, Trigger
 
 log = logging.getLogger("tickwise.publish")
 
@@ -35,11 +38,21 @@ HARD_LIMIT_GRACE = 10  # seconds between the soft and the hard time limit
 PIPELINE_MESSAGES = 100
 
 
-def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> int:
+class Send(NamedTuple):
+    """What a run's message carries besides its id: its time limit and its lane."""
+    timeout: int
+    priority: int
+
+    @classmethod
+    def of(cls, trigger: str, timeout: int | None) -> Send:
+        return cls(timeout or settings.CELERY_TASK_SOFT_TIME_LIMIT, lane_of(trigger))
+
+
+def publish_runs_now(run_ids: Sequence[int], *, sends: Mapping[int, Send] | None = None) -> int:
     """Publish immediately (callers outside a transaction, or the sweeper); returns the runs sent.
 
-    ``timeouts`` maps run id to its ``timeout_seconds`` when the
-    caller knows it (the dispatch path); otherwise it is read here.
+    ``sends`` maps run id to its message's time limit and lane when the
+    caller knows them (the dispatch path); otherwise they are read here.
 
     A broker that cannot be reached is logged, not raised: the runs are
     committed, so they will run; they stay unpublished and the outbox sweeper
@@ -49,10 +62,11 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
     if not run_ids:
         return 0
     fault_point("publish.before_send")  # committed, not yet published: the outbox case
-    if timeouts is None:
-        timeouts = dict(Run.objects.filter(id__in=list(run_ids)).values_list("id", "timeout_seconds"))
+    if sends is None:
+        sends = {pk: Send.of(trigger, timeout) for pk, trigger, timeout in
+                 Run.objects.filter(id__in=list(run_ids)).values_list("id", "trigger", "timeout_seconds")}
     try:
-        _send(run_ids, timeouts)
+        _send(run_ids, sends)
     except BROKER_ERRORS as error:
         log.warning("could not publish %s run(s), the outbox sweeper will: %s: %s",
                     len(run_ids), type(error).__name__, error)
@@ -62,24 +76,24 @@ def publish_runs_now(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | No
     return len(run_ids)
 
 
-def queued_messages() -> int | None:
-    """How many messages wait in the execute queue, by the broker's count; None when it cannot say.
+def queued_by_lane() -> dict[int, int] | None:
+    """How many messages wait in each lane of the execute queue (``runs.lanes``); None when it cannot say.
 
-    Asked through kombu's public ``queue_declare`` (for Redis, the length of
-    the queue's lists), so the answer needs no broker internals. The outbox
-    sweeper uses it to tell a lost message from one waiting its turn.
+    The length of each of the Redis transport's priority lists
+    (``core.internals``). The outbox sweeper uses it to tell a lost message
+    from one waiting its turn.
     """
     app = current_app
     queue = app.amqp.router.route({}, EXECUTE_TASK, None, None)["queue"]
     try:
         with app.connection_for_read() as broker:
-            return int(queue.bind(broker.default_channel).queue_declare().message_count)
+            return internals.queued_by_priority(broker.default_channel, queue.name)
     except BROKER_ERRORS as error:
         log.warning("could not count the queued messages: %s: %s", type(error).__name__, error)
         return None
 
 
-def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int] | None = None) -> None:
+def publish_runs_on_commit(run_ids: Sequence[int], *, sends: Mapping[int, Send] | None = None) -> None:
     """Publish once the current transaction commits; at once outside one.
 
     Runs dispatched one by one in one transaction go out together: one batch
@@ -89,9 +103,9 @@ def publish_runs_on_commit(run_ids: Sequence[int], *, timeouts: Mapping[int, int
     if not ids:
         return
     if not transaction.get_connection().in_atomic_block:
-        publish_runs_now(ids, timeouts=timeouts)
+        publish_runs_now(ids, sends=sends)
         return
-    _open_batch().add(ids, timeouts)
+    _open_batch().add(ids, sends)
 
 
 class _Batch:
@@ -100,17 +114,17 @@ class _Batch:
     def __init__(self, depth: tuple) -> None:
         self.depth = depth
         self.ids: list[int] = []
-        self.timeouts: dict[int, int] | None = {}
+        self.sends: dict[int, Send] | None = {}
 
-    def add(self, ids: list[int], timeouts: Mapping[int, int] | None) -> None:
+    def add(self, ids: list[int], sends: Mapping[int, Send] | None) -> None:
         self.ids += ids
-        if timeouts is None or self.timeouts is None:
-            self.timeouts = None  # read them all at publish time
+        if sends is None or self.sends is None:
+            self.sends = None  # read them all at publish time
         else:
-            self.timeouts.update(timeouts)
+            self.sends.update(sends)
 
     def publish(self) -> None:
-        publish_runs_now(self.ids, timeouts=self.timeouts)
+        publish_runs_now(self.ids, sends=self.sends)
 
     def waiting(self) -> bool:
         # A rolled-back savepoint drops its callbacks, and the batch with them.
@@ -130,7 +144,7 @@ def _open_batch() -> _Batch:
     return batch
 
 
-def _send(run_ids: Sequence[int], timeouts: Mapping[int, int]) -> None:
+def _send(run_ids: Sequence[int], sends: Mapping[int, Send]) -> None:
     # A pipeline that fails mid-way leaves published_at unset: the sweeper
     # publishes those runs again, and a run delivered twice is claimed once.
     with current_app.producer_or_acquire() as producer, _pipelined(producer):
@@ -138,10 +152,10 @@ def _send(run_ids: Sequence[int], timeouts: Mapping[int, int]) -> None:
         for run_id in run_ids:
             # Soft limit: the attempt is recorded failed (timeout). Hard limit: the
             # pool child is killed, and the reaper settles the run after its lease.
-            send(run_id, timeouts.get(run_id) or settings.CELERY_TASK_SOFT_TIME_LIMIT)
+            send(run_id, sends.get(run_id) or Send.of(Trigger.SCHEDULE, None))
 
 
-def _execute_sender(producer: Any) -> Callable[[int, int], None]:
+def _execute_sender(producer: Any) -> Callable[[int, Send], None]:
     """``app.send_task(EXECUTE_TASK, …)`` for a batch, with the per-batch work done once.
 
     ``send_task`` looks up the task's options, routes it and reads half a
@@ -153,8 +167,9 @@ def _execute_sender(producer: Any) -> Callable[[int, int], None]:
     """
     sender = internals.task_message_sender(current_app, EXECUTE_TASK)
 
-    def send(run_id: int, timeout: int) -> None:
-        sender(producer, uuid(), [run_id], time_limit=timeout + HARD_LIMIT_GRACE, soft_time_limit=timeout)
+    def send(run_id: int, how: Send) -> None:
+        sender(producer, uuid(), [run_id], time_limit=how.timeout + HARD_LIMIT_GRACE,
+               soft_time_limit=how.timeout, priority=how.priority)
     return send
 
 

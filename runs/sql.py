@@ -20,6 +20,7 @@ from django.db.models import Field, Model
 from core.prepared import Prepared
 from schedules.models import Agent, Schedule
 
+from .lanes import ROUTINE, ROUTINE_TRIGGERS, URGENT
 from .models import AgentCall, CallState, Run, RunState
 from .outbound import OutboundDelivery
 
@@ -143,15 +144,19 @@ UPDATE {RUN} SET published_at = now()
 
 # --- outbox: published runs whose message left the queue ---------------------------------
 
-# For each pending run published at or before %(stale)s (and due), how many
-# pending runs were published after it (``behind``): if its message were still
-# queued, all of theirs would be queued behind it (``housekeeping.runs_lost``).
+# For each pending run published at or before %(stale)s (and due), its lane
+# and how many pending runs of its lane were published after it (``behind``):
+# if its message were still queued, all of theirs would be queued behind it
+# (``housekeeping.runs_lost``; a lane is first in, first out, ``runs.lanes``).
 # Ties in ``published_at`` (one beat batch) are ordered by id, as they were sent.
+_ROUTINE = ", ".join(f"'{trigger}'" for trigger in ROUTINE_TRIGGERS)
 PENDING_PUBLISHED_BEHIND = f"""
-SELECT id, behind FROM (
-    SELECT id, published_at, not_before,
-           count(*) OVER (ORDER BY published_at DESC, id DESC) - 1 AS behind
-      FROM {RUN} WHERE state = '{RunState.PENDING}' AND published_at IS NOT NULL
+SELECT id, lane, behind FROM (
+    SELECT id, published_at, not_before, lane,
+           count(*) OVER (PARTITION BY lane ORDER BY published_at DESC, id DESC) - 1 AS behind
+      FROM (SELECT id, published_at, not_before,
+                   CASE WHEN "trigger" IN ({_ROUTINE}) THEN {ROUTINE} ELSE {URGENT} END AS lane
+              FROM {RUN} WHERE state = '{RunState.PENDING}' AND published_at IS NOT NULL) runs
 ) pending
  WHERE published_at <= %(stale)s AND (not_before IS NULL OR not_before <= %(now)s)
  ORDER BY published_at, id LIMIT %(batch)s

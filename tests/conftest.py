@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
 from scheduler_project import cli
+from tests.broker import queue_clear
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def _clean_queue() -> None:
 
     Only this run's queue (``TICKWISE_QUEUE``): other test runs may share the Redis.
     """
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queue_clear()
 
 
 def _database_url() -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.beat.stores import QUEUE, queue_purge
+from bench.beat.stores import QUEUE_KEYS, queue_purge
 from bench.common import redis_bench
 
 Matcher = Callable[[dict, str], bool]
@@ -48,7 +48,7 @@ def _await(name: str, matches: Matcher, *, timeout: float) -> float | None:
     """Seconds until the message for ``name`` arrives, or None after ``timeout``."""
     client, started = redis_bench(), time.perf_counter()
     while (left := timeout - (time.perf_counter() - started)) > 0:
-        popped = client.brpop([QUEUE], timeout=max(0.01, min(1.0, left)))
+        popped = client.brpop(QUEUE_KEYS, timeout=max(0.01, min(1.0, left)))
         if popped and matches(json.loads(popped[1]), name):
             return time.perf_counter() - started
     return None
@@ -58,7 +58,7 @@ def beat_ready(*, started: float, timeout: float) -> float | None:
     """Seconds from ``started`` (perf_counter) to the beat's first message, if one comes."""
     client = redis_bench()
     while (left := timeout - (time.perf_counter() - started)) > 0:
-        if client.brpop([QUEUE], timeout=max(0.01, min(1.0, left))):
+        if client.brpop(QUEUE_KEYS, timeout=max(0.01, min(1.0, left))):
             return time.perf_counter() - started
     return None
 

@@ -23,7 +23,7 @@ from schedules.models import Agent, Schedule
 
 from .. import sql
 from ..models import TIMELINE_TRIGGERS, Run, RunState, Trigger
-from ..publish import publish_runs_on_commit
+from ..publish import Send, publish_runs_on_commit
 
 log = logging.getLogger("tickwise.dispatch")
 
@@ -121,7 +121,7 @@ def run_dispatch_unscheduled(agent: Agent, request: UnscheduledRequest, *, now: 
     if inserted is None:
         log.info("%s run %s already dispatched", request.trigger, request.identity)
     elif publish and not terminal:
-        publish_runs_on_commit([inserted.pk], timeouts={inserted.pk: policy.timeout_seconds})
+        publish_runs_on_commit([inserted.pk], sends={inserted.pk: Send.of(request.trigger, policy.timeout_seconds)})
     return inserted
 
 
@@ -156,10 +156,10 @@ def runs_dispatch_many(items: Sequence[tuple[Schedule, DispatchRequest]], *, now
             log.info("tick %s of schedule %s already dispatched", request.tick_at, schedule.pk)
     _renumber(items, inserted)
     if publish:
-        # Each run's time limits are its schedule's: known here, not read back at publish.
-        timeouts = {run.pk: schedule.timeout_seconds for (schedule, _), run in zip(items, inserted)
-                    if run is not None and run.state == RunState.PENDING}
-        publish_runs_on_commit(list(timeouts), timeouts=timeouts)
+        # Each run's time limits are its schedule's, its lane its trigger's: known here, not read back.
+        sends = {run.pk: Send.of(run.trigger, schedule.timeout_seconds) for (schedule, _), run in zip(items, inserted)
+                 if run is not None and run.state == RunState.PENDING}
+        publish_runs_on_commit(list(sends), sends=sends)
     return inserted
 
 

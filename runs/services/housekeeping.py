@@ -28,7 +28,7 @@ from core import metrics
 
 from .. import sql
 from ..models import AgentCall, CallState, ErrorCategory, Run, RunState
-from ..publish import publish_runs_now, queued_messages
+from ..publish import publish_runs_now, queued_by_lane
 from .ended import one_line, run_ended
 
 log = logging.getLogger("tickwise.housekeeping")
@@ -76,10 +76,11 @@ def runs_sweep_outbox(*, now: datetime) -> int:
 def runs_lost(*, now: datetime) -> list[int] | None:
     """Published runs, pending for ``LOST_AFTER``, whose message cannot still be in the queue.
 
-    The queue is first in, first out. If a run's message were still queued,
-    every message published after it would be queued too (behind it), so the
-    queue would hold at least one more message than there are pending runs
-    published after it. When it holds fewer, the message has left the queue:
+    Each lane of the queue (``runs.lanes``) is first in, first out. If a
+    run's message were still queued, every message of its lane published after
+    it would be queued too (behind it), so the lane would hold at least one
+    more message than there are pending runs of the lane published after it.
+    When it holds fewer, the message has left the queue:
     a worker reserved it (and, the run still being pending, died before
     claiming it) or the broker lost it. Only those are sent again; a run that
     merely waits behind busy workers is still counted in the queue and is
@@ -95,10 +96,10 @@ def runs_lost(*, now: datetime) -> list[int] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql.PENDING_PUBLISHED_BEHIND, {"stale": cutoff, "now": now, "batch": SWEEP_BATCH})
         candidates = cursor.fetchall()
-    queued = queued_messages()
+    queued = queued_by_lane()
     if queued is None:
         return None
-    lost = [run_id for run_id, behind in candidates if behind >= queued]
+    lost = [run_id for run_id, lane, behind in candidates if behind >= queued.get(lane, 0)]
     if lost:
         log.info("outbox: %s run(s) pending whose message left the queue unclaimed: %s", len(lost), lost[:20])
     return lost

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from runs.models import Run, RunState, SkipReason, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch, runs_dispatch_many
 from schedules.models import Agent, Schedule
+from tests.broker import queue_clear, queued
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=30, seconds=1)
@@ -59,11 +60,11 @@ def test_the_same_tick_twice_in_one_batch_is_one_row(schedule):
 
 def test_publish_sends_each_run_with_its_schedule_timeout(schedule, django_capture_on_commit_callbacks):
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queue_clear(client)
     with django_capture_on_commit_callbacks(execute=True):
         runs = runs_dispatch_many([(schedule, tick(5)), (schedule, tick(10))], now=NOW)
-    messages = [json.loads(m) for m in client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)]
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    messages = [json.loads(m) for m in queued(client)]
+    queue_clear(client)
     headers = sorted((m["headers"]["argsrepr"], m["headers"]["task"], m["headers"]["timelimit"],
                       m["headers"]["ignore_result"]) for m in messages)
     assert headers == sorted((f"[{run.pk}]", "runs.execute", [52, 42], True) for run in runs)

@@ -51,6 +51,8 @@ from scheduler_project import cli
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
 from tests.adapters.conftest import AgentServer, Delivery, Reply
+from tests.broker import queue_clear
+from tests.broker import queued as waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,7 +117,7 @@ def _forget_killed_reservations() -> Iterator[None]:
         if json.loads(raw)[2] == queue:
             broker.hdel(Channel.unacked_key, tag)
             broker.zrem(Channel.unacked_index_key, tag)
-    broker.delete(queue)
+    queue_clear(broker)
 
 
 def make_fleet(server: AgentServer) -> list[Schedule]:
@@ -326,7 +328,7 @@ def stranded_runs(stuck: list[Run]) -> dict[Run, str]:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     reserved = unacked_runs(broker, queue)
-    queued = {_run_id(message) for message in map(json.loads, broker.lrange(queue, 0, -1))
+    queued = {_run_id(message) for message in map(json.loads, waiting(broker))
               if message["headers"].get("task") == "runs.execute"}  # the pulses share the queue
     stranded = {}
     for run in stuck:

@@ -19,12 +19,14 @@ from django.db import connection
 from django.utils import timezone
 from kombu.transport.redis import Channel
 
-from runs.models import Run, RunState
+from runs.models import Run, RunState, Trigger
 from runs.services.claim import _scope_lock_key
+from runs.services.dispatch import DispatchRequest, run_dispatch
 from runs.services.housekeeping import LOST_AFTER, runs_lost, runs_sweep_outbox
 from runs.services.manual import run_now
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
+from tests.broker import queue_clear
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,13 +36,13 @@ def broker() -> Iterator[redis.Redis]:
     """This run's queue, empty at the start; at the end, the reservations of killed workers dropped."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    client.delete(queue)
+    queue_clear(client)
     yield client
     for tag, raw in client.hgetall(Channel.unacked_key).items():
         if json.loads(raw)[2] == queue:
             client.hdel(Channel.unacked_key, tag)
             client.zrem(Channel.unacked_index_key, tag)
-    client.delete(queue)
+    queue_clear(client)
 
 
 def yearly(name: str, **agent_config: object) -> Schedule:
@@ -105,13 +107,25 @@ def test_busy_workers_get_no_duplicates_and_only_a_lost_message_is_sent_again(st
     assert broker.llen(queue) == 3
 
 
+def test_a_tick_queued_behind_urgent_runs_taken_first_is_not_sent_again(broker):
+    """Each lane is first in, first out (``runs.lanes``), the queue as a whole is not: the count is per lane."""
+    now = timezone.now()
+    tick = run_dispatch(yearly("routine"), DispatchRequest(trigger=Trigger.SCHEDULE, tick_at=now), now=now)
+    urgent = run_now(yearly("urgent"), now=timezone.now())  # published after the tick, taken before it
+    assert json.loads(broker.rpop(settings.CELERY_TASK_DEFAULT_QUEUE))["headers"]["argsrepr"] == f"[{urgent.id}]"
+    # The urgent run's worker died before its claim; the tick still waits its turn in its own lane.
+    later = timezone.now() + timedelta(seconds=60)
+    assert runs_lost(now=later) == [urgent.id]
+    assert tick is not None and Run.objects.get(id=tick.id).state == RunState.PENDING
+
+
 @pytest.mark.django_db
 def test_without_a_queue_count_the_sweeper_falls_back_to_republish_after(monkeypatch, broker):
     from runs.services import housekeeping
 
     run = run_now(yearly("uncounted"), now=timezone.now())
     Run.objects.filter(pk=run.pk).update(published_at=timezone.now())  # as if its message had gone out
-    monkeypatch.setattr(housekeeping, "queued_messages", lambda: None)  # a broker that cannot say
+    monkeypatch.setattr(housekeeping, "queued_by_lane", lambda: None)  # a broker that cannot say
     republish_after = timedelta(seconds=settings.TICKWISE["REPUBLISH_AFTER"])
     assert runs_lost(now=timezone.now() + timedelta(minutes=1)) is None
     assert runs_sweep_outbox(now=timezone.now() + timedelta(minutes=1)) == 0

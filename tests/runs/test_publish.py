@@ -14,15 +14,15 @@ from django.utils import timezone
 from runs.models import Run, Trigger
 from runs.services.dispatch import DispatchRequest, run_dispatch
 from schedules.models import Agent, Schedule
+from tests.broker import queue_clear, queued
 
 
 @pytest.fixture
 def queue():
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
-    yield lambda: sorted(json.loads(m)["headers"]["argsrepr"] for m in
-                         client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1))
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queue_clear(client)
+    yield lambda: sorted(json.loads(m)["headers"]["argsrepr"] for m in queued(client))
+    queue_clear(client)
 
 
 @pytest.fixture
@@ -79,8 +79,7 @@ def test_a_rolled_back_transaction_publishes_nothing_and_the_next_one_publishes(
 def test_outside_a_transaction_a_run_is_published_at_once_with_its_time_limits(schedules, queue):
     run = dispatch(schedules[3])
     assert queue() == [f"[{run.id}]"] and published(run)
-    message = json.loads(redis.Redis.from_url(settings.CELERY_BROKER_URL)
-                         .lindex(settings.CELERY_TASK_DEFAULT_QUEUE, 0))
+    (message,) = map(json.loads, queued())
     assert message["headers"]["timelimit"] == [33 + 10, 33]
     assert Run.objects.get(id=run.id).published_at > timezone.now() - timedelta(minutes=1)
 

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from runs.models import AgentCall, CallState, Run, RunState
@@ -23,6 +21,7 @@ from scheduler_project.celery import app
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
 from tests.adapters.conftest import AgentServer, Reply
+from tests.broker import queue_clear
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +41,7 @@ def slow_agent() -> Iterator[AgentServer]:
 @pytest.fixture
 def empty_queue() -> None:
     """This test counts messages: drop any left in this run's queue by an earlier test."""
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queue_clear()
 
 
 def http_schedule(server: AgentServer, name: str) -> Schedule:

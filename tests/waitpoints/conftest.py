@@ -19,6 +19,7 @@ from runs.models import Run, RunState, Trigger
 from runs.services.dispatch import RunPolicy, UnscheduledRequest, run_dispatch_unscheduled
 from schedules.models import Agent
 from tests.adapters.conftest import AgentServer, Delivery, Reply
+from tests.conftest import wait_for
 from tests.shells.api.conftest import Caller, api_url, http, make_caller  # noqa: F401  (fixtures)
 from waitpoints.models import Waitpoint
 
@@ -47,6 +48,8 @@ class ParkingAgent:
 
     @property
     def parked(self) -> dict[str, Any]:
+        """The ``wait`` tool's answer; the run parks before the answer reaches the agent, so waited for."""
+        wait_for(lambda: self.tool_answers, timeout=30, what="the wait tool's answer to reach the agent")
         (answer,) = self.tool_answers
         assert answer.status_code == 200, answer.text
         return dict(answer.json())

@@ -112,7 +112,7 @@ def run_now_from_the_page(page: WebDriver, admin_url: str, schedule: Schedule) -
 def test_run_now_and_the_health_of_real_runs(login, admin_url, agent, agent_server, worker) -> None:
     Agent.objects.filter(pk=agent.pk).update(adapter="http", config={"url": f"{agent_server.url}/run"})
     schedule = Schedule(agent=Agent.objects.get(pk=agent.pk), name="checked", cron="0 9 * * 1-5", timezone=NY,
-                        max_attempts=1, timeout_seconds=2, failure_limit=5)
+                        max_attempts=1, timeout_seconds=5, failure_limit=5)
     services.schedule_save(schedule, now=timezone.now())
     page = login()
 
@@ -127,7 +127,7 @@ def test_run_now_and_the_health_of_real_runs(login, admin_url, agent, agent_serv
     refused = run_now_from_the_page(page, admin_url, schedule)
     assert refused.state in (RunState.FAILED, RunState.DEAD) and refused.error_category == "agent_error"
 
-    agent_server.reply(200, {"summary": "too late"}, delay=5)
+    agent_server.reply(200, {"summary": "too late"}, delay=15)
     late = run_now_from_the_page(page, admin_url, schedule)
     assert late.state in (RunState.FAILED, RunState.DEAD, RunState.UNKNOWN), (late.state, late.error_message)
     assert late.error_category == "timeout", late.error_message

@@ -8,7 +8,8 @@ wakeup due on a minute boundary is not queued behind that minute's thousand
 ticks. Within a lane the order stays first in, first out (the outbox sweeper
 counts on it, per lane: ``housekeeping.runs_lost``). The urgent triggers are
 few by construction (guardrails bound an agent's wakeups and background runs;
-people click), so they cannot starve the routine lane; event runs stay
+people click), so in practice they do not starve the routine lane, though
+nothing bounds a client that starts manual runs in a loop; event runs stay
 routine because a flood of events is exactly what must not.
 """
 from __future__ import annotations

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import redis
 from django.conf import settings
+from kombu.transport.redis import PRIORITY_STEPS as STEPS
+from kombu.transport.redis import Channel
 
-STEPS = (0, 3, 6, 9)  # kombu's PRIORITY_STEPS
-SEPARATOR = "\x06\x16"  # kombu's Redis priority separator
+SEPARATOR = Channel.sep  # between a queue's name and a priority step, in its lists' keys
 
 
 def queue_keys(queue: str | None = None) -> list[str]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
 from bench.common import queues_purge, redis_bench
 
 DATABASE = "tickwise_bench"
@@ -10,7 +12,7 @@ REDIS_DB = 2
 QUEUE = "tickwise"  # CELERY_TASK_DEFAULT_QUEUE: where every benchmark message lands
 # Its lists, one per kombu priority step, in the order a worker pops them: a Tickwise
 # scheduled tick is sent at the routine priority (runs.publish), the incumbents' at none.
-QUEUE_KEYS = [QUEUE, *(f"{QUEUE}\x06\x16{step}" for step in (3, 6, 9))]
+QUEUE_KEYS = [QUEUE, *(f"{QUEUE}{Channel.sep}{step}" for step in PRIORITY_STEPS if step)]
 
 
 def redis_flush() -> None:

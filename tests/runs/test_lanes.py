@@ -17,7 +17,7 @@ from runs.services.dispatch import DispatchRequest, runs_dispatch_many
 from runs.services.manual import run_now
 from schedules.models import Agent, Schedule
 from schedules.services import schedule_save
-from tests.broker import broker, queue_clear, queue_keys
+from tests.broker import STEPS, broker, queue_clear, queue_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,7 @@ def test_ticks_go_in_the_routine_lane_and_a_manual_run_in_the_urgent_one():
     schedule = busy_schedule()
     routine = ticks(schedule, 3)
     urgent = run_now(schedule, now=timezone.now())
-    keys = dict(zip((0, 3, 6, 9), queue_keys()))
+    keys = dict(zip(STEPS, queue_keys()))
     assert ids_in(keys[URGENT]) == [urgent.id]
     assert ids_in(keys[ROUTINE]) == [run.id for run in routine]  # first in, first out within the lane
     (message,) = map(json.loads, broker().lrange(keys[URGENT], 0, -1))
